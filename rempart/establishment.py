@@ -1,0 +1,102 @@
+"""The establishment model: one hospital (legal entity), as declared in
+``inventories/<name>/group_vars/all/establishment.yml`` under the top-level ``establishment:`` key.
+
+Field checks live here (pydantic); checks that need the whole model or the inventory
+(hosts, dependencies, secrets) live in :mod:`rempart.validation`.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from rempart.finess import finess_problem
+
+# AWS regions whose storage stays in the European Economic Area (HDS-02). Not eu-west-2 (London) nor
+# eu-central-2 (Zurich): the United Kingdom and Switzerland are outside the EEA.
+EEA_REGIONS: dict[str, tuple[str, ...]] = {
+    "aws": ("eu-west-3", "eu-west-1", "eu-central-1", "eu-north-1", "eu-south-1", "eu-south-2"),
+}
+
+# Retention floors below which Rempart refuses an establishment (BP100-RET-01 gives 15/12/5 as example):
+# a week of dailies is the least that lets an attack be noticed before its last clean backup ages out.
+RETENTION_FLOOR = {"daily": 7, "monthly": 1, "yearly": 1}
+OFFSITE_MIN_RETENTION_DAYS = 14
+
+DatasetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
+
+
+class Kind(StrEnum):
+    files = "files"
+    postgresql = "postgresql"
+    mariadb = "mariadb"
+
+
+class Criticality(StrEnum):
+    vital = "vital"
+    critical = "critical"
+    important = "important"
+    standard = "standard"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Retention(Strict):
+    daily: int = Field(15, ge=RETENTION_FLOOR["daily"], le=366)
+    monthly: int = Field(12, ge=RETENTION_FLOOR["monthly"], le=120)
+    yearly: int = Field(5, ge=RETENTION_FLOOR["yearly"], le=30)
+
+
+class Offsite(Strict):
+    provider: Literal["aws"] = "aws"
+    region: str
+    retention_days: int = Field(ge=OFFSITE_MIN_RETENTION_DAYS, le=3650)
+
+    @field_validator("region")
+    @classmethod
+    def region_in_eea(cls, region: str) -> str:
+        allowed = EEA_REGIONS["aws"]
+        if region not in allowed:
+            raise ValueError(
+                f"{region!r} is not an EEA region: health data must stay in the EEA (HDS-02); "
+                f"use one of {', '.join(allowed)}"
+            )
+        return region
+
+
+class Dataset(Strict):
+    name: DatasetName
+    host: str = Field(min_length=1)
+    kind: Kind
+    paths: list[Annotated[str, Field(pattern=r"^/")]] = Field(default_factory=list)
+    excludes: list[str] = Field(default_factory=list)
+    database: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
+    criticality: Criticality
+    rpo_hours: int = Field(ge=1, le=8760)
+    rto_hours: int = Field(ge=1, le=8760)
+    depends_on: list[str] = Field(default_factory=list)
+    description: str = ""
+
+
+class Establishment(Strict):
+    finess: str
+    name: str = Field(min_length=3)
+    ght: str | None = None
+    retention: Retention = Field(default_factory=Retention)
+    offsite: Offsite
+    datasets: list[Dataset] = Field(min_length=1)
+
+    @field_validator("finess", mode="before")
+    @classmethod
+    def finess_valid(cls, value: object) -> str:
+        problem = finess_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return str(value).replace(" ", "")
+
+    def dataset(self, name: str) -> Dataset:
+        return next(d for d in self.datasets if d.name == name)

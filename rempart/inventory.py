@@ -1,0 +1,54 @@
+"""Read an establishment folder ``inventories/<name>/`` without Ansible (for the CLI and Pulumi)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ESTABLISHMENT_FILE = Path("group_vars/all/establishment.yml")
+
+
+class InventoryError(Exception):
+    """An inventory folder that cannot be read at all."""
+
+
+def establishment_file(inventory_dir: Path) -> Path:
+    return inventory_dir / ESTABLISHMENT_FILE
+
+
+def load_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise InventoryError(f"{path}: file not found") from error
+    except yaml.YAMLError as error:
+        raise InventoryError(f"{path}: not valid YAML: {error}") from error
+
+
+def load_establishment_data(path: Path) -> Any:
+    """The raw ``establishment:`` mapping of an establishment file (or of an inventory folder)."""
+    if path.is_dir():
+        path = establishment_file(path)
+    document = load_yaml(path)
+    if not isinstance(document, dict) or "establishment" not in document:
+        raise InventoryError(f"{path}: needs a top-level 'establishment:' mapping")
+    return document["establishment"]
+
+
+def _collect_hosts(group: Any, hosts: set[str]) -> None:
+    if not isinstance(group, dict):
+        return
+    hosts.update((group.get("hosts") or {}).keys())
+    for child in (group.get("children") or {}).values():
+        _collect_hosts(child, hosts)
+
+
+def inventory_hosts(inventory_dir: Path) -> set[str]:
+    """Every host named in the folder's YAML inventory (``hosts.yml``)."""
+    document = load_yaml(inventory_dir / "hosts.yml")
+    hosts: set[str] = set()
+    for group in (document or {}).values():
+        _collect_hosts(group, hosts)
+    return hosts

@@ -1,0 +1,74 @@
+"""The secrets an establishment needs, and ``rempart init-vault`` which fills an ansible-vault file with
+random values for the missing ones (values already there are kept)."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rempart.establishment import Establishment
+from rempart.inventory import inventory_hosts, load_establishment_data
+from rempart.validation import SECRETS_VARIABLE, load_valid
+
+VAULT_FILE = Path("group_vars/all/vault.yml")
+
+
+def required_secrets(establishment: Establishment) -> dict[str, dict[str, None]]:
+    """Variable -> keys that must hold a secret in the establishment's vault."""
+    return {SECRETS_VARIABLE: {dataset.name: None for dataset in establishment.datasets}}
+
+
+def _vault(password_file: Path) -> Any:
+    from ansible.parsing.vault import VaultLib, VaultSecret
+
+    secret = VaultSecret(password_file.read_bytes().strip())
+    return VaultLib([("default", secret)])
+
+
+def ensure_password_file(path: Path) -> None:
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.write_text(secrets.token_urlsafe(32) + "\n", encoding="utf-8")
+    path.chmod(0o600)
+
+
+def init_vault(inventory_dir: Path, password_file: Path) -> list[str]:
+    """Add a random value for every missing secret; return the variable paths that were added."""
+    establishment = load_valid(load_establishment_data(inventory_dir), inventory_hosts(inventory_dir))
+    ensure_password_file(password_file)
+    vault = _vault(password_file)
+    vault_path = inventory_dir / VAULT_FILE
+    current: dict[str, Any] = {}
+    if vault_path.exists():
+        current = yaml.safe_load(vault.decrypt(vault_path.read_bytes())) or {}
+    added: list[str] = []
+    for variable, keys in required_secrets(establishment).items():
+        values = current.setdefault(variable, {})
+        for key in keys:
+            if not values.get(key):
+                values[key] = secrets.token_urlsafe(32)
+                added.append(f"{variable}.{key}")
+    if added or not vault_path.exists():
+        plaintext = "---\n# Secrets of the establishment (ansible-vault). Edit: ansible-vault edit <this file>\n"
+        plaintext += yaml.safe_dump(current, sort_keys=True)
+        vault_path.write_bytes(vault.encrypt(plaintext.encode()))
+        vault_path.chmod(0o600)
+    return added
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("init-vault", help="create or complete an establishment's vault")
+    parser.add_argument("inventory", type=Path, help="inventories/<name>")
+    parser.add_argument("--vault-password-file", type=Path, required=True, help="created (0600) if missing")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    added = init_vault(args.inventory, args.vault_password_file)
+    print(f"{args.inventory / VAULT_FILE}: {len(added)} secret(s) added" + "".join(f"\n  + {a}" for a in added))
+    return 0

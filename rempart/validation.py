@@ -1,0 +1,187 @@
+"""Validation of an establishment, shared by Ansible (``rempart_validate`` action plugin, used by
+``playbooks/validate.yml`` and the first play of every playbook), the ``rempart validate`` command and the
+Pulumi program. Every violation names the offending key path and what would be valid."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from rempart.dependencies import find_cycle
+from rempart.establishment import RETENTION_FLOOR, Establishment, Kind
+
+ROOT = "establishment"
+SECRETS_VARIABLE = "vault_repository_passwords"
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class EstablishmentInvalid(Exception):
+    def __init__(self, violations: list[Violation]) -> None:
+        self.violations = violations
+        super().__init__("invalid establishment:\n" + "\n".join(f"  - {v}" for v in violations))
+
+
+def _format_path(location: tuple[int | str, ...]) -> str:
+    path = ROOT
+    for part in location:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def _model_at(location: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The pydantic model class that holds the last element of ``location``."""
+    model: Any = Establishment
+    for part in location[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return None
+        annotation = field.annotation
+        args = getattr(annotation, "__args__", ())
+        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+_HINTS = {
+    "name": "lowercase letters, digits and dashes, starting with a letter (e.g. 'dpi-postgresql')",
+    "database": "a database name such as 'dpi'",
+    "paths": "absolute paths such as '/srv/partages'",
+    "rpo_hours": "hours between 1 and 8760 (the PDMA of the dataset)",
+    "rto_hours": "hours between 1 and 8760 (the DMIA of the dataset)",
+    "retention_days": "days between 14 and 3650, and not fewer than retention.daily",
+}
+
+
+def _message(error: Mapping[str, Any]) -> str:
+    location = tuple(error["loc"])
+    kind = error["type"]
+    field = next((p for p in reversed(location) if isinstance(p, str)), "")
+    if kind == "missing":
+        return f"required key missing: add '{location[-1]}'"
+    if kind == "extra_forbidden":
+        model = _model_at(location)
+        valid = ", ".join(model.model_fields) if model else "see the documented keys"
+        return f"unknown key '{location[-1]}' (a typo?); valid keys here: {valid}"
+    if kind == "value_error":
+        return str(error["msg"]).removeprefix("Value error, ")
+    message = str(error["msg"])
+    if field in RETENTION_FLOOR and location[0] == "retention":
+        return (
+            f"{message}: below Rempart's retention policy (minimum {RETENTION_FLOOR[field]}; "
+            "ANSSI-BP-100 example: 15 daily, 12 monthly, 5 yearly)"
+        )
+    hint = _HINTS.get(field)
+    return f"{message}: expected {hint}" if hint else message
+
+
+def _cross_checks(
+    establishment: Establishment,
+    inventory_hosts: Collection[str] | None,
+    secrets: Mapping[str, Any] | None,
+) -> list[Violation]:
+    violations: list[Violation] = []
+    seen: dict[str, int] = {}
+    names = {d.name for d in establishment.datasets}
+    for index, dataset in enumerate(establishment.datasets):
+        path = f"{ROOT}.datasets[{index}]"
+        if dataset.name in seen:
+            violations.append(
+                Violation(
+                    f"{path}.name",
+                    f"duplicate dataset name {dataset.name!r} (also datasets[{seen[dataset.name]}]); "
+                    "names must be unique",
+                )
+            )
+        seen.setdefault(dataset.name, index)
+        if dataset.kind is Kind.files and not dataset.paths:
+            violations.append(Violation(f"{path}.paths", "a 'files' dataset needs at least one absolute path"))
+        if dataset.kind is not Kind.files and not dataset.database:
+            violations.append(
+                Violation(f"{path}.database", f"a '{dataset.kind}' dataset needs 'database' (the name to dump)")
+            )
+        if inventory_hosts is not None and dataset.host not in inventory_hosts:
+            violations.append(
+                Violation(
+                    f"{path}.host",
+                    f"host {dataset.host!r} is not in the inventory; declare it in hosts.yml "
+                    f"or use one of {', '.join(sorted(inventory_hosts))}",
+                )
+            )
+        for position, dependency in enumerate(dataset.depends_on):
+            if dependency == dataset.name:
+                violations.append(Violation(f"{path}.depends_on[{position}]", "a dataset cannot depend on itself"))
+            elif dependency not in names:
+                violations.append(
+                    Violation(
+                        f"{path}.depends_on[{position}]",
+                        f"unknown dataset {dependency!r}; known datasets: {', '.join(sorted(names))}",
+                    )
+                )
+        if secrets is not None:
+            password = (secrets.get(SECRETS_VARIABLE) or {}).get(dataset.name)
+            if not password:
+                violations.append(
+                    Violation(
+                        f"{SECRETS_VARIABLE}.{dataset.name}",
+                        "missing secret: add the repository password of this dataset to the "
+                        "establishment's vault (ansible-vault edit group_vars/all/vault.yml, "
+                        "or `rempart init-vault`)",
+                    )
+                )
+    graph = {d.name: [x for x in d.depends_on if x != d.name] for d in establishment.datasets}
+    if cycle := find_cycle(graph):
+        index = next(i for i, d in enumerate(establishment.datasets) if d.name == cycle[0])
+        violations.append(
+            Violation(
+                f"{ROOT}.datasets[{index}].depends_on",
+                f"dependency cycle {' -> '.join(cycle)}: no restore order exists; remove one dependency",
+            )
+        )
+    if establishment.offsite.retention_days < establishment.retention.daily:
+        violations.append(
+            Violation(
+                f"{ROOT}.offsite.retention_days",
+                f"{establishment.offsite.retention_days} is shorter than retention.daily "
+                f"({establishment.retention.daily}): the offsite copy must keep at least every daily backup",
+            )
+        )
+    return violations
+
+
+def validate(
+    data: Any,
+    inventory_hosts: Collection[str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> tuple[Establishment | None, list[Violation]]:
+    """Check an establishment mapping. ``inventory_hosts``/``secrets`` enable the checks that need them."""
+    if not isinstance(data, Mapping):
+        return None, [Violation(ROOT, "must be a mapping with finess, name, retention, offsite, datasets")]
+    try:
+        establishment = Establishment.model_validate(dict(data))
+    except ValidationError as error:
+        return None, [Violation(_format_path(tuple(e["loc"])), _message(e)) for e in error.errors()]
+    return establishment, _cross_checks(establishment, inventory_hosts, secrets)
+
+
+def load_valid(
+    data: Any,
+    inventory_hosts: Collection[str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> Establishment:
+    """The establishment, or :class:`EstablishmentInvalid` listing every violation."""
+    establishment, violations = validate(data, inventory_hosts, secrets)
+    if violations or establishment is None:
+        raise EstablishmentInvalid(violations)
+    return establishment
