@@ -10,7 +10,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from rempart.finess import finess_problem
 
@@ -24,6 +24,7 @@ EEA_REGIONS: dict[str, tuple[str, ...]] = {
 # a week of dailies is the least that lets an attack be noticed before its last clean backup ages out.
 RETENTION_FLOOR = {"daily": 7, "monthly": 1, "yearly": 1}
 OFFSITE_MIN_RETENTION_DAYS = 14
+OFFSITE_CAP_MARGIN_DAYS = 30
 
 DatasetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
 
@@ -52,9 +53,36 @@ class Retention(Strict):
 
 
 class Offsite(Strict):
+    """The immutable offsite copy (S3 Object Lock, COMPLIANCE mode): HDS-02, BP100-EXT-01, BP100-EXT-03."""
+
     provider: Literal["aws"] = "aws"
     region: str
     retention_days: int = Field(ge=OFFSITE_MIN_RETENTION_DAYS, le=3650)
+    # Longest retention anyone (the writer refreshing locks included) may set, in days from now: caps the
+    # "lock everything for decades" storage-cost attack. Default: retention_days + OFFSITE_CAP_MARGIN_DAYS.
+    retention_cap_days: int | None = Field(None, ge=OFFSITE_MIN_RETENTION_DAYS + 1, le=3650)
+    # Server-side encryption at rest. restic already encrypts client-side with the establishment's keys
+    # (HDS-03); "sse-kms" adds a dedicated key whose disabling/deletion is denied to all but break-glass.
+    encryption: Literal["sse-s3", "sse-kms"] = "sse-s3"
+    # Role allowed to change bucket settings (never to shorten a COMPLIANCE lock). None: Pulumi creates one
+    # that needs MFA.
+    break_glass_role_arn: str | None = Field(None, pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+    # restic packs (data/) move to a colder class that still allows immediate reads (restore needs them).
+    cold_storage_class: Literal["STANDARD_IA", "GLACIER_IR"] = "GLACIER_IR"
+    cold_after_days: int = Field(30, ge=30, le=3650)
+
+    @property
+    def effective_retention_cap_days(self) -> int:
+        return self.retention_cap_days or min(self.retention_days + OFFSITE_CAP_MARGIN_DAYS, 3650)
+
+    @model_validator(mode="after")
+    def cap_above_retention(self) -> Offsite:
+        if self.retention_cap_days is not None and self.retention_cap_days <= self.retention_days:
+            raise ValueError(
+                f"retention_cap_days ({self.retention_cap_days}) must be greater than retention_days "
+                f"({self.retention_days}): the offsite job refreshes locks to retention_days from now"
+            )
+        return self
 
     @field_validator("region")
     @classmethod

@@ -61,6 +61,7 @@ _HINTS = {
     "rpo_hours": "hours between 1 and 8760 (the PDMA of the dataset)",
     "rto_hours": "hours between 1 and 8760 (the DMIA of the dataset)",
     "retention_days": "days between 14 and 3650, and not fewer than retention.daily",
+    "break_glass_role_arn": "an IAM role ARN such as 'arn:aws:iam::123456789012:role/rempart-break-glass'",
 }
 
 
@@ -160,6 +161,20 @@ def _cross_checks(
     return violations
 
 
+def plain(value: Any) -> Any:
+    """Plain Python containers and scalars (Ansible hands over lazy, tagged subclasses)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if isinstance(value, bool | None):
+        return value
+    for kind in (str, int, float):
+        if isinstance(value, kind):
+            return kind(value)
+    return value
+
+
 def validate(
     data: Any,
     inventory_hosts: Collection[str] | None = None,
@@ -169,10 +184,10 @@ def validate(
     if not isinstance(data, Mapping):
         return None, [Violation(ROOT, "must be a mapping with finess, name, retention, offsite, datasets")]
     try:
-        establishment = Establishment.model_validate(dict(data))
+        establishment = Establishment.model_validate(plain(data))
     except ValidationError as error:
         return None, [Violation(_format_path(tuple(e["loc"])), _message(e)) for e in error.errors()]
-    return establishment, _cross_checks(establishment, inventory_hosts, secrets)
+    return establishment, _cross_checks(establishment, inventory_hosts, plain(secrets))
 
 
 def load_valid(

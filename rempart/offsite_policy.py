@@ -1,0 +1,232 @@
+"""IAM and bucket policy documents of the immutable offsite bucket, as plain data.
+
+One source for the Pulumi component (which deploys them), the policy pack and ``rempart verify-offsite``
+(which check them), and the moto tests. Requirements: BP100-EXT-03 (distinct write and read identities,
+delete/overwrite refused within retention), HDS-02/BP100-EXT-01 (EEA), BP100-DATA-04 (encryption).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Policy = dict[str, Any]
+
+# What nobody but break-glass may do to the bucket's protection (the writer never, see WRITER_DENIED).
+PROTECTED_CONFIGURATION_ACTIONS = (
+    "s3:PutBucketObjectLockConfiguration",
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketVersioning",
+    "s3:PutBucketPolicy",
+    "s3:DeleteBucketPolicy",
+    "s3:PutBucketPublicAccessBlock",
+    "s3:PutEncryptionConfiguration",
+    "s3:PutBucketOwnershipControls",
+    "s3:PutBucketLogging",
+    "s3:PutBucketAcl",
+    "s3:PutReplicationConfiguration",
+    "s3:DeleteBucket",
+)
+# Version deletion: the lock refuses it for locked versions anyway; outside break-glass (which may remove an
+# attacker's delete markers) nobody needs it: lifecycle expires old versions, and is not subject to policies.
+VERSION_DESTRUCTION_ACTIONS = ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention")
+# A legal hold has no end date: in the writer's hands, an unbounded storage-cost attack.
+LEGAL_HOLD_ACTIONS = ("s3:PutObjectLegalHold",)
+
+# Reading the bucket's settings is harmless and lets `rempart verify-offsite` audit with either identity.
+READ_BUCKET_SETTINGS = (
+    "s3:ListBucket",
+    "s3:ListBucketVersions",
+    "s3:GetBucketLocation",
+    "s3:GetBucketObjectLockConfiguration",
+    "s3:GetBucketVersioning",
+    "s3:GetBucketPolicy",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetBucketPublicAccessBlock",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetBucketOwnershipControls",
+    "s3:GetBucketLogging",
+)
+WRITER_ALLOWED_BUCKET = READ_BUCKET_SETTINGS
+WRITER_ALLOWED_OBJECTS = (
+    "s3:PutObject",  # new versions (restic, copy); never replaces a locked version
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:DeleteObject",  # without a version id: a delete marker only (restic's lock files, prune)
+    "s3:GetObjectRetention",
+    "s3:PutObjectRetention",  # extend only (COMPLIANCE), capped by the bucket policy
+)
+WRITER_DENIED = (
+    *VERSION_DESTRUCTION_ACTIONS,
+    *LEGAL_HOLD_ACTIONS,
+    *PROTECTED_CONFIGURATION_ACTIONS,
+    "s3:PutObjectAcl",
+    "s3:PutObjectVersionAcl",
+)
+RESTORE_ALLOWED_BUCKET = READ_BUCKET_SETTINGS
+RESTORE_ALLOWED_OBJECTS = ("s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention")
+KMS_PROTECTED_ACTIONS = (
+    "kms:DisableKey",
+    "kms:ScheduleKeyDeletion",
+    "kms:PutKeyPolicy",
+    "kms:DisableKeyRotation",
+    "kms:CreateGrant",
+)
+
+
+def _objects(bucket_arn: str) -> str:
+    return f"{bucket_arn}/*"
+
+
+def bucket_policy(bucket_arn: str, break_glass_role_arn: str, retention_cap_days: int) -> Policy:
+    """Bucket policy: TLS only; version deletion, legal holds and protection changes for break-glass only;
+    nobody may lock an object for more than ``retention_cap_days`` from now."""
+    not_break_glass = {"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}}
+    both = [bucket_arn, _objects(bucket_arn)]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": both,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "DenyOutdatedTls",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": both,
+                "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
+            },
+            {
+                "Sid": "DenyVersionDeletionExceptBreakGlass",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": [*VERSION_DESTRUCTION_ACTIONS, *LEGAL_HOLD_ACTIONS],
+                "Resource": _objects(bucket_arn),
+                "Condition": not_break_glass,
+            },
+            {
+                "Sid": "DenyProtectionChangesExceptBreakGlass",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(PROTECTED_CONFIGURATION_ACTIONS),
+                "Resource": bucket_arn,
+                "Condition": not_break_glass,
+            },
+            {
+                "Sid": "CapObjectLockRetention",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": ["s3:PutObject", "s3:PutObjectRetention"],
+                "Resource": _objects(bucket_arn),
+                "Condition": {
+                    "NumericGreaterThan": {"s3:object-lock-remaining-retention-days": str(retention_cap_days)}
+                },
+            },
+        ],
+    }
+
+
+def writer_policy(bucket_arn: str) -> Policy:
+    """The backup server's identity: append, mark deleted, extend locks; nothing destructive."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ListBucket", "Effect": "Allow", "Action": list(WRITER_ALLOWED_BUCKET),
+             "Resource": bucket_arn},
+            {"Sid": "WriteObjects", "Effect": "Allow", "Action": list(WRITER_ALLOWED_OBJECTS),
+             "Resource": _objects(bucket_arn)},
+            {"Sid": "NeverDestroyOrReconfigure", "Effect": "Deny", "Action": list(WRITER_DENIED),
+             "Resource": [bucket_arn, _objects(bucket_arn)]},
+        ],
+    }
+
+
+def restore_policy(bucket_arn: str) -> Policy:
+    """The restore (drill) identity: read every version, write nothing."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "ListBucket", "Effect": "Allow", "Action": list(RESTORE_ALLOWED_BUCKET),
+             "Resource": bucket_arn},
+            {"Sid": "ReadObjects", "Effect": "Allow", "Action": list(RESTORE_ALLOWED_OBJECTS),
+             "Resource": _objects(bucket_arn)},
+        ],
+    }
+
+
+def break_glass_trust_policy(account_id: str) -> Policy:
+    """Who may assume the break-glass role: principals of the account, with MFA only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
+            }
+        ],
+    }
+
+
+def kms_key_policy(account_id: str, break_glass_role_arn: str) -> Policy:
+    """A dedicated key that nobody but break-glass can disable, schedule for deletion or re-police
+    (a disabled or deleted key crypto-shreds every backup)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministersKeyThroughIam",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "DenyKeyDestructionExceptBreakGlass",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": list(KMS_PROTECTED_ACTIONS),
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}},
+            },
+        ],
+    }
+
+
+def as_list(value: Any) -> list[Any]:
+    """An IAM field that may be a single value or a list."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def action_matches(pattern: str, action: str) -> bool:
+    """Does an IAM action pattern (``s3:*``, ``s3:Delete*``, ``*``) cover ``action``?"""
+    import fnmatch
+
+    return fnmatch.fnmatchcase(action.lower(), pattern.lower())
+
+
+def allowed_actions(policy: Policy, candidates: tuple[str, ...]) -> set[str]:
+    """Which of ``candidates`` an identity policy allows without a matching explicit deny."""
+    allowed: set[str] = set()
+    denied: set[str] = set()
+    for statement in as_list(policy.get("Statement")):
+        if not isinstance(statement, dict):
+            continue
+        patterns = as_list(statement.get("Action"))
+        covered = {c for c in candidates if any(action_matches(p, c) for p in patterns)}
+        if "NotAction" in statement:
+            excluded = as_list(statement["NotAction"])
+            covered = {c for c in candidates if not any(action_matches(p, c) for p in excluded)}
+        if statement.get("Effect") == "Allow":
+            allowed |= covered
+        elif statement.get("Effect") == "Deny" and "Condition" not in statement:
+            denied |= covered
+    return allowed - denied
