@@ -230,3 +230,27 @@ def allowed_actions(policy: Policy, candidates: tuple[str, ...]) -> set[str]:
         elif statement.get("Effect") == "Deny" and "Condition" not in statement:
             denied |= covered
     return allowed - denied
+
+
+def lifecycle_rules(noncurrent_days: int, cold_storage_class: str, cold_after_days: int) -> list[Policy]:
+    """Lifecycle (S3 API shape): noncurrent versions go only after ``noncurrent_days`` (at least the
+    longest lock, see ``retention_cap_days``); restic packs move to a colder, still readable class."""
+    return [
+        {
+            "ID": "expire-noncurrent-after-lock",
+            "Status": "Enabled",
+            "Filter": {"Prefix": ""},
+            "NoncurrentVersionExpiration": {"NoncurrentDays": noncurrent_days},
+            "Expiration": {"ExpiredObjectDeleteMarker": True},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        },
+        {
+            "ID": "packs-to-colder-storage",
+            "Status": "Enabled",
+            "Filter": {"Prefix": "data/"},
+            "Transitions": [{"Days": cold_after_days, "StorageClass": cold_storage_class}],
+            "NoncurrentVersionTransitions": [
+                {"NoncurrentDays": cold_after_days, "StorageClass": cold_storage_class}
+            ],
+        },
+    ]

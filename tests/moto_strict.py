@@ -26,25 +26,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import moto.s3.models as s3_models
-from moto.s3.exceptions import S3ClientError
+from moto.s3.exceptions import AccessDeniedByLock, InvalidBucketState
 from moto.s3.models import S3Backend
 from moto.s3.responses import S3Response
 
 VERSIONING_MESSAGE = "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
-
-
-class InvalidBucketStateConflict(S3ClientError):
-    code = "InvalidBucketState"
-
-    def __init__(self) -> None:
-        super().__init__("InvalidBucketState", VERSIONING_MESSAGE)
-
-
-class RetentionAccessDenied(S3ClientError):
-    code = "AccessDenied"
-
-    def __init__(self, reason: str) -> None:
-        super().__init__("AccessDenied", f"Access Denied ({reason})")
 
 
 def parse_until(value: str | None) -> dt.datetime | None:
@@ -101,8 +87,8 @@ def _strict_put_object_retention(original: Any) -> Any:
                     s3_models.utcnow(),
                     bypass,
                 )
-                if refusal:
-                    raise RetentionAccessDenied(refusal)
+                if refusal:  # AWS says only "Access Denied"
+                    raise AccessDeniedByLock()
         return original(self)
 
     return put_object_retention
@@ -111,7 +97,7 @@ def _strict_put_object_retention(original: Any) -> Any:
 def _strict_put_bucket_versioning(original: Any) -> Any:
     def put_bucket_versioning(self: S3Backend, bucket_name: str, status: str) -> None:
         if self.get_bucket(bucket_name).object_lock_enabled and status != "Enabled":
-            raise InvalidBucketStateConflict()
+            raise InvalidBucketState(VERSIONING_MESSAGE)
         original(self, bucket_name, status)
 
     return put_bucket_versioning
