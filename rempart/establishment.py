@@ -66,7 +66,9 @@ class Offsite(Strict):
     encryption: Literal["sse-s3", "sse-kms"] = "sse-s3"
     # Role allowed to change bucket settings (never to shorten a COMPLIANCE lock). None: Pulumi creates one
     # that needs MFA.
-    break_glass_role_arn: str | None = Field(None, pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$")
+    break_glass_role_arn: str | None = Field(
+        None, pattern=r"^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$"
+    )
     # restic packs (data/) move to a colder class that still allows immediate reads (restore needs them).
     cold_storage_class: Literal["STANDARD_IA", "GLACIER_IR"] = "GLACIER_IR"
     cold_after_days: int = Field(30, ge=30, le=3650)

@@ -136,12 +136,24 @@ def writer_policy(bucket_arn: str) -> Policy:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "ListBucket", "Effect": "Allow", "Action": list(WRITER_ALLOWED_BUCKET),
-             "Resource": bucket_arn},
-            {"Sid": "WriteObjects", "Effect": "Allow", "Action": list(WRITER_ALLOWED_OBJECTS),
-             "Resource": _objects(bucket_arn)},
-            {"Sid": "NeverDestroyOrReconfigure", "Effect": "Deny", "Action": list(WRITER_DENIED),
-             "Resource": [bucket_arn, _objects(bucket_arn)]},
+            {
+                "Sid": "ListBucket",
+                "Effect": "Allow",
+                "Action": list(WRITER_ALLOWED_BUCKET),
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "WriteObjects",
+                "Effect": "Allow",
+                "Action": list(WRITER_ALLOWED_OBJECTS),
+                "Resource": _objects(bucket_arn),
+            },
+            {
+                "Sid": "NeverDestroyOrReconfigure",
+                "Effect": "Deny",
+                "Action": list(WRITER_DENIED),
+                "Resource": [bucket_arn, _objects(bucket_arn)],
+            },
         ],
     }
 
@@ -151,10 +163,18 @@ def restore_policy(bucket_arn: str) -> Policy:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            {"Sid": "ListBucket", "Effect": "Allow", "Action": list(RESTORE_ALLOWED_BUCKET),
-             "Resource": bucket_arn},
-            {"Sid": "ReadObjects", "Effect": "Allow", "Action": list(RESTORE_ALLOWED_OBJECTS),
-             "Resource": _objects(bucket_arn)},
+            {
+                "Sid": "ListBucket",
+                "Effect": "Allow",
+                "Action": list(RESTORE_ALLOWED_BUCKET),
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "ReadObjects",
+                "Effect": "Allow",
+                "Action": list(RESTORE_ALLOWED_OBJECTS),
+                "Resource": _objects(bucket_arn),
+            },
         ],
     }
 

@@ -109,7 +109,9 @@ def _principal_accounts(principal: Any) -> list[str]:
 def _denies_insecure_transport(statement: dict[str, Any]) -> bool:
     condition = statement.get("Condition", {})
     return statement.get("Effect") == "Deny" and any(
-        str(v.get("aws:SecureTransport", "")).lower() == "false" for v in condition.values() if isinstance(v, dict)
+        str(v.get("aws:SecureTransport", "")).lower() == "false"
+        for v in condition.values()
+        if isinstance(v, dict)
     )
 
 
@@ -142,7 +144,9 @@ def check_lifecycle(s3: Any, bucket: str, min_days: int) -> list[str]:
         name = rule.get("ID", "(unnamed)")
         days = rule.get("Expiration", {}).get("Days")
         if days is not None and days < min_days:
-            findings.append(f"lifecycle: rule {name} expires current objects after {days} days (< {min_days})")
+            findings.append(
+                f"lifecycle: rule {name} expires current objects after {days} days (< {min_days})"
+            )
         noncurrent = rule.get("NoncurrentVersionExpiration", {}).get("NoncurrentDays")
         if noncurrent is not None and noncurrent < min_days:
             findings.append(
@@ -162,26 +166,37 @@ def probe_immutability(s3: Any, bucket: str, min_days: int) -> list[str]:
     now = utcnow()
     key = f"{CANARY_PREFIX}canary-{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(4)}"
     try:
-        version = s3.put_object(Bucket=bucket, Key=key, Body=b"rempart immutability canary\n")["VersionId"]
-    except (ClientError, KeyError) as error:
+        version = s3.put_object(Bucket=bucket, Key=key, Body=b"rempart immutability canary\n").get(
+            "VersionId"
+        )
+    except ClientError as error:
         return [f"probe: could not write the canary {key} ({error}); run with the writer credentials"]
+    if not version or version == "null":
+        s3.delete_object(Bucket=bucket, Key=key)
+        return ["probe: the canary got no version (versioning off): an overwrite or delete destroys data"]
     findings = []
     head = s3.head_object(Bucket=bucket, Key=key, VersionId=version)
     until = head.get("ObjectLockRetainUntilDate")
-    if head.get("ObjectLockMode") != "COMPLIANCE" or until is None:
-        findings.append(f"probe: a new object is not locked in COMPLIANCE mode (got {head.get('ObjectLockMode')})")
-    elif until < now + dt.timedelta(days=min_days) - dt.timedelta(hours=1):
-        findings.append(f"probe: a new object is locked only until {until:%Y-%m-%d}, less than {min_days} days")
-    try:
-        s3.put_object_retention(
-            Bucket=bucket,
-            Key=key,
-            VersionId=version,
-            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": now + dt.timedelta(days=1)},
+    locked = head.get("ObjectLockMode") == "COMPLIANCE" and until is not None
+    if not locked:
+        findings.append(
+            f"probe: a new object is not locked in COMPLIANCE mode (got {head.get('ObjectLockMode')})"
         )
-        findings.append("probe: the retention of the canary could be shortened to 1 day")
-    except ClientError:
-        pass
+    elif until < now + dt.timedelta(days=min_days) - dt.timedelta(hours=1):
+        findings.append(
+            f"probe: a new object is locked only until {until:%Y-%m-%d}, less than {min_days} days"
+        )
+    if locked:
+        try:
+            s3.put_object_retention(
+                Bucket=bucket,
+                Key=key,
+                VersionId=version,
+                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": now + dt.timedelta(days=1)},
+            )
+            findings.append("probe: the retention of the canary could be shortened to 1 day")
+        except ClientError:
+            pass
     try:
         s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
         findings.append("probe: the canary's version could be deleted (data can be destroyed)")
@@ -214,7 +229,9 @@ def verify(s3: Any, bucket: str, min_days: int, account_id: str | None, probe: b
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("verify-offsite", help="check a deployed offsite bucket (writer credentials)")
+    parser = subparsers.add_parser(
+        "verify-offsite", help="check a deployed offsite bucket (writer credentials)"
+    )
     add_connection_arguments(parser)
     parser.add_argument("--min-retention-days", type=int, required=True, help="offsite.retention_days")
     parser.add_argument("--account-id", help="the bucket owner's account (default: the caller's, from STS)")

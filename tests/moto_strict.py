@@ -14,6 +14,13 @@ Stock moto lets both through (``S3Backend.put_object_retention`` just assigns, `
 just stores). :func:`strict_object_lock` patches them for as long as the context is open; the clock is
 moto's own (``moto.s3.models.utcnow``) so a test that moves moto's clock moves ours too.
 
+A third patch is not an AWS rule but a moto limitation: moto 5.2 evaluates bucket-policy statements that
+carry a ``Condition`` it cannot resolve (``aws:SecureTransport``, ``aws:PrincipalArn``,
+``s3:object-lock-remaining-retention-days``) as *DENIED*, whatever their effect, so the production bucket
+policy would refuse every request. Over plain HTTP on 127.0.0.1 those conditions cannot be emulated
+faithfully anyway: the strict server ignores conditional statements (unconditional ones still apply).
+The policy's conditions are checked by the policy pack and ``verify-offsite`` instead.
+
 ``python tests/moto_strict.py -H 127.0.0.1 -p 5056`` runs a strict moto server (for the lab and the
 benchmark).
 """
@@ -22,15 +29,19 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Iterator
 from typing import Any
 
 import moto.s3.models as s3_models
+from moto.iam.access_control import IAMPolicy, PermissionResult
 from moto.s3.exceptions import AccessDeniedByLock, InvalidBucketState
-from moto.s3.models import S3Backend
+from moto.s3.models import FakeBucket, S3Backend
 from moto.s3.responses import S3Response
 
-VERSIONING_MESSAGE = "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+VERSIONING_MESSAGE = (
+    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+)
 
 
 def parse_until(value: str | None) -> dt.datetime | None:
@@ -103,16 +114,28 @@ def _strict_put_bucket_versioning(original: Any) -> Any:
     return put_bucket_versioning
 
 
+def _unconditional_get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy)
+    statements = document.get("Statement", [])
+    statements = [
+        s for s in (statements if isinstance(statements, list) else [statements]) if "Condition" not in s
+    ]
+    return IAMPolicy(json.dumps({**document, "Statement": statements})).is_action_permitted(action, resource)
+
+
 @contextlib.contextmanager
 def strict_object_lock() -> Iterator[None]:
     """Enforce AWS's Object Lock rules in this process's moto while the context is open."""
-    saved = (S3Response.put_object_retention, S3Backend.put_bucket_versioning)
+    saved = (S3Response.put_object_retention, S3Backend.put_bucket_versioning, FakeBucket.get_permission)
     S3Response.put_object_retention = _strict_put_object_retention(saved[0])  # type: ignore[method-assign]
     S3Backend.put_bucket_versioning = _strict_put_bucket_versioning(saved[1])  # type: ignore[method-assign]
+    FakeBucket.get_permission = _unconditional_get_permission  # type: ignore[method-assign]
     try:
         yield
     finally:
-        S3Response.put_object_retention, S3Backend.put_bucket_versioning = saved  # type: ignore[method-assign]
+        S3Response.put_object_retention, S3Backend.put_bucket_versioning, FakeBucket.get_permission = saved  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

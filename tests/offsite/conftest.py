@@ -18,10 +18,14 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for moto_strict
 
-from moto_strict import strict_object_lock  # noqa: E402
+from moto_strict import strict_object_lock
 
 REGION = "eu-west-3"
-CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION}
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
 
 
 def free_port() -> int:
@@ -79,7 +83,7 @@ def stock_endpoint() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def s3_client(endpoint: str):  # noqa: ANN201
+def s3_client(endpoint: str):
     return boto3.client(
         "s3",
         endpoint_url=endpoint,
@@ -90,7 +94,7 @@ def s3_client(endpoint: str):  # noqa: ANN201
 
 
 @pytest.fixture
-def s3(strict_endpoint: str):  # noqa: ANN201
+def s3(strict_endpoint: str):
     return s3_client(strict_endpoint)
 
 

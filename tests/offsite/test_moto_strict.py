@@ -48,7 +48,11 @@ def _locked_object(s3, name):
 
 def _retain(s3, name, version, mode, until, **extra):
     s3.put_object_retention(
-        Bucket=name, Key="data/pack", VersionId=version, Retention={"Mode": mode, "RetainUntilDate": until}, **extra
+        Bucket=name,
+        Key="data/pack",
+        VersionId=version,
+        Retention={"Mode": mode, "RetainUntilDate": until},
+        **extra,
     )
 
 
@@ -60,7 +64,9 @@ def test_strict_refuses_shortening_and_mode_change(s3, bucket_name):
     assert shorten.value.response["Error"]["Code"] == "AccessDenied"
     assert shorten.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
     with pytest.raises(ClientError):
-        _retain(s3, bucket_name, version, "GOVERNANCE", now + dt.timedelta(days=1), BypassGovernanceRetention=True)
+        _retain(
+            s3, bucket_name, version, "GOVERNANCE", now + dt.timedelta(days=1), BypassGovernanceRetention=True
+        )
     head = s3.head_object(Bucket=bucket_name, Key="data/pack", VersionId=version)
     assert head["ObjectLockMode"] == "COMPLIANCE"
     assert head["ObjectLockRetainUntilDate"] > now + dt.timedelta(days=29)
@@ -70,14 +76,18 @@ def test_strict_allows_extension(s3, bucket_name):
     version = _locked_object(s3, bucket_name)
     until = (dt.datetime.now(dt.UTC) + dt.timedelta(days=60)).replace(microsecond=0)
     _retain(s3, bucket_name, version, "COMPLIANCE", until)
-    head = s3.head_object(Bucket=bucket_name, Key="data/pack", VersionId=version)  # moto lacks GetObjectRetention
+    head = s3.head_object(
+        Bucket=bucket_name, Key="data/pack", VersionId=version
+    )  # moto lacks GetObjectRetention
     assert head["ObjectLockRetainUntilDate"] == until
 
 
 def test_strict_keeps_refusing_version_deletion(s3, bucket_name):
     version = _locked_object(s3, bucket_name)
     with pytest.raises(ClientError):
-        s3.delete_object(Bucket=bucket_name, Key="data/pack", VersionId=version, BypassGovernanceRetention=True)
+        s3.delete_object(
+            Bucket=bucket_name, Key="data/pack", VersionId=version, BypassGovernanceRetention=True
+        )
     marker = s3.delete_object(Bucket=bucket_name, Key="data/pack")
     assert marker["DeleteMarker"] is True
     assert s3.get_object(Bucket=bucket_name, Key="data/pack", VersionId=version)["Body"].read() == b"pack"
@@ -113,3 +123,28 @@ def test_stock_moto_misses_both_rules(stock_endpoint, bucket_name):
     _retain(s3, bucket_name, version, "COMPLIANCE", dt.datetime.now(dt.UTC) + dt.timedelta(days=1))
     s3.put_bucket_versioning(Bucket=bucket_name, VersioningConfiguration={"Status": "Suspended"})
     assert s3.get_bucket_versioning(Bucket=bucket_name)["Status"] == "Suspended"
+
+
+def test_strict_applies_unconditional_policy_statements_only(s3, bucket_name):
+    import json
+
+    _locked_object(s3, bucket_name)
+    arn = f"arn:aws:s3:::{bucket_name}/*"
+    conditional = {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": arn,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+    s3.put_bucket_policy(
+        Bucket=bucket_name, Policy=json.dumps({"Version": "2012-10-17", "Statement": [conditional]})
+    )
+    s3.put_object(Bucket=bucket_name, Key="ok", Body=b"ok")
+    unconditional = {"Effect": "Deny", "Principal": "*", "Action": "s3:GetObject", "Resource": arn}
+    s3.put_bucket_policy(
+        Bucket=bucket_name,
+        Policy=json.dumps({"Version": "2012-10-17", "Statement": [conditional, unconditional]}),
+    )
+    with pytest.raises(ClientError):
+        s3.get_object(Bucket=bucket_name, Key="ok")

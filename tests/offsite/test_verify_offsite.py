@@ -1,0 +1,277 @@
+"""`rempart verify-offsite` against moto: one compliant bucket, and one bucket per way of getting it wrong."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from buckets import ACCOUNT, REGION, add_policy_statement, create_compliant, lock_rule, policy
+from conftest import s3_client
+
+from rempart.cli import main
+
+MIN_DAYS = 30
+
+
+def run(capsys, endpoint, bucket, min_days=MIN_DAYS):
+    code = main(
+        [
+            "verify-offsite",
+            "--bucket",
+            bucket,
+            "--endpoint-url",
+            endpoint,
+            "--min-retention-days",
+            str(min_days),
+        ]
+    )
+    return code, capsys.readouterr().out
+
+
+def test_compliant_bucket_passes(capsys, s3, strict_endpoint, bucket_name):
+    create_compliant(s3, bucket_name)
+    code, out = run(capsys, strict_endpoint, bucket_name)
+    assert code == 0, out
+    assert "compliant" in out
+    # the canary stays locked, hidden behind a delete marker
+    listing = s3.list_object_versions(Bucket=bucket_name, Prefix="rempart-verify/")
+    assert len(listing["Versions"]) == 1
+    assert len(listing["DeleteMarkers"]) == 1
+
+
+def _no_lock(s3, name):
+    create_compliant(s3, name, lock=False)
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+
+
+def _governance(s3, name):
+    create_compliant(s3, name)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock_rule("GOVERNANCE", MIN_DAYS))
+
+
+def _short_retention(s3, name):
+    create_compliant(s3, name)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock_rule("COMPLIANCE", 7))
+
+
+def _no_default_retention(s3, name):
+    create_compliant(s3, name)
+    s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+
+
+def _no_encryption(s3, name):
+    create_compliant(s3, name)
+    s3.delete_bucket_encryption(Bucket=name)
+
+
+def _public_access_partly_allowed(s3, name):
+    create_compliant(s3, name)
+    s3.put_public_access_block(
+        Bucket=name,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False,
+        },
+    )
+
+
+def _public_policy(s3, name):
+    create_compliant(s3, name)
+    add_policy_statement(
+        s3,
+        name,
+        {
+            "Sid": "Oops",
+            "Effect": "Allow",
+            "Principal": "*",
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{name}/*",
+        },
+    )
+
+
+def _cross_account_policy(s3, name):
+    create_compliant(s3, name)
+    add_policy_statement(
+        s3,
+        name,
+        {
+            "Sid": "Partner",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::999999999999:root"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{name}/*",
+        },
+    )
+
+
+def _no_tls_policy(s3, name):
+    create_compliant(s3, name)
+    document = policy(name)
+    document["Statement"] = [s for s in document["Statement"] if s["Sid"] != "DenyInsecureTransport"]
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(document))
+
+
+def _no_policy(s3, name):
+    create_compliant(s3, name)
+    s3.delete_bucket_policy(Bucket=name)
+
+
+def _early_noncurrent_expiry(s3, name):
+    create_compliant(s3, name)
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "cheap",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+                    "Expiration": {"Days": 3},
+                }
+            ]
+        },
+    )
+
+
+def _glacier_transition(s3, name):
+    create_compliant(s3, name)
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "archive",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": "data/"},
+                    "Transitions": [{"Days": 30, "StorageClass": "DEEP_ARCHIVE"}],
+                }
+            ]
+        },
+    )
+
+
+MISCONFIGURED = {
+    "no object lock, versioning suspended": (
+        _no_lock,
+        [
+            "object lock: not enabled",
+            "versioning: Suspended",
+            "probe: the canary got no version",
+        ],
+    ),
+    "governance mode": (_governance, ["default mode is GOVERNANCE", "not locked in COMPLIANCE"]),
+    "retention too short": (
+        _short_retention,
+        ["default retention 7 days < required 30", "locked only until"],
+    ),
+    "no default retention": (_no_default_retention, ["no default retention", "could be deleted"]),
+    "no encryption": (_no_encryption, ["encryption: no default server-side encryption"]),
+    "public access partly allowed": (
+        _public_access_partly_allowed,
+        ["public access block: BlockPublicPolicy, RestrictPublicBuckets not set"],
+    ),
+    "public policy": (_public_policy, ["statement Oops allows anyone"]),
+    "cross-account policy": (
+        _cross_account_policy,
+        ["statement Partner grants access to another account 999999999999"],
+    ),
+    "plain HTTP accepted": (_no_tls_policy, ["does not deny non-TLS requests"]),
+    "no bucket policy": (_no_policy, ["bucket policy: none"]),
+    "noncurrent versions expire early": (
+        _early_noncurrent_expiry,
+        ["expires noncurrent versions after 1 days", "expires current objects after 3 days"],
+    ),
+    "packs to deep archive": (_glacier_transition, ["moves data to DEEP_ARCHIVE"]),
+}
+
+
+@pytest.mark.parametrize("case", list(MISCONFIGURED))
+def test_misconfigured_bucket_fails(case, capsys, s3, strict_endpoint, bucket_name):
+    misconfigure, expected = MISCONFIGURED[case]
+    misconfigure(s3, bucket_name)
+    code, out = run(capsys, strict_endpoint, bucket_name)
+    assert code == 1, out
+    for finding in expected:
+        assert finding in out, f"{finding!r} missing from:\n{out}"
+    lines = out.strip().splitlines()
+    assert all(line.startswith(f"{bucket_name}: ") for line in lines)
+    assert len(lines) == len(set(lines))
+
+
+def test_stock_moto_fails_the_shortening_probe(capsys, stock_endpoint, bucket_name):
+    """Same settings on S3 semantics that let a COMPLIANCE lock be shortened: only the active probe can
+    tell. (Stock moto refuses every request under a conditional bucket policy, so the bucket has none.)"""
+    s3 = s3_client(stock_endpoint)
+    create_compliant(s3, bucket_name)
+    s3.delete_bucket_policy(Bucket=bucket_name)
+    code, out = run(capsys, stock_endpoint, bucket_name)
+    assert code == 1
+    assert out.strip().splitlines() == [
+        f"{bucket_name}: bucket policy: none (requests over plain HTTP are not refused)",
+        f"{bucket_name}: probe: the retention of the canary could be shortened to 1 day",
+    ]
+
+
+def test_required_retention_above_bucket_default(capsys, s3, strict_endpoint, bucket_name):
+    create_compliant(s3, bucket_name, days=30)
+    code, out = run(capsys, strict_endpoint, bucket_name, min_days=45)
+    assert code == 1
+    assert "default retention 30 days < required 45" in out
+
+
+def test_own_account_principal_is_fine(capsys, s3, strict_endpoint, bucket_name):
+    create_compliant(s3, bucket_name)
+    add_policy_statement(
+        s3,
+        bucket_name,
+        {
+            "Sid": "Restore",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:user/rempart-restore"},
+            "Action": "s3:GetObject",
+            "Resource": f"arn:aws:s3:::{bucket_name}/*",
+        },
+    )
+    code, out = run(capsys, strict_endpoint, bucket_name)
+    assert code == 0, out
+
+
+def test_missing_bucket_is_reported(capsys, strict_endpoint):
+    code = main(
+        [
+            "verify-offsite",
+            "--bucket",
+            "t-does-not-exist",
+            "--endpoint-url",
+            strict_endpoint,
+            "--min-retention-days",
+            "30",
+        ]
+    )
+    assert code == 1
+    assert "NoSuchBucket" in capsys.readouterr().err
+
+
+def test_region_and_timestamp_helpers():
+    from rempart.offsite_s3 import parse_timestamp
+
+    assert parse_timestamp("2026-11-30T17:00:00Z") == dt.datetime(2026, 11, 30, 17, tzinfo=dt.UTC)
+    assert parse_timestamp("2026-11-30 18:00+01:00") == dt.datetime(2026, 11, 30, 17, tzinfo=dt.UTC)
+    assert REGION == "eu-west-3"
+
+
+def _no_lock_versioned(s3, name):
+    create_compliant(s3, name, lock=False)
+
+
+def test_versioned_bucket_without_lock_fails_the_deletion_probe(capsys, s3, strict_endpoint, bucket_name):
+    _no_lock_versioned(s3, bucket_name)
+    code, out = run(capsys, strict_endpoint, bucket_name)
+    assert code == 1
+    assert "probe: a new object is not locked in COMPLIANCE mode" in out
+    assert "probe: the canary's version could be deleted" in out
