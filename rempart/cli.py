@@ -15,7 +15,9 @@ COMMAND_MODULES = (lab, secrets, offsite_verify)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    establishment, violations = validate(load_establishment_data(args.inventory), inventory_hosts(args.inventory))
+    establishment, violations = validate(
+        load_establishment_data(args.inventory), inventory_hosts(args.inventory)
+    )
     for violation in violations:
         print(violation)
     if violations or establishment is None:

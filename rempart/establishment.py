@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rempart.degraded_mode import DegradedMode
 from rempart.finess import finess_problem
 
 # AWS regions whose storage stays in the European Economic Area (HDS-02). Not eu-west-2 (London) nor
@@ -119,6 +120,8 @@ class Establishment(Strict):
     retention: Retention = Field(default_factory=Retention)
     offsite: Offsite
     datasets: list[Dataset] = Field(min_length=1)
+    # Degraded-mode binder for the rescue stations (DEG-*, CARE-D2-02): rempart/degraded_mode.py.
+    degraded_mode: DegradedMode = Field(default_factory=DegradedMode)
 
     @field_validator("finess", mode="before")
     @classmethod
@@ -127,6 +130,20 @@ class Establishment(Strict):
         if problem:
             raise ValueError(problem)
         return str(value).replace(" ", "")
+
+    @model_validator(mode="after")
+    def degraded_export_source(self) -> Establishment:
+        export = self.degraded_mode.export
+        if export is None:
+            return self
+        sources = [d for d in self.datasets if d.name == export.source]
+        postgresql = sorted(d.name for d in self.datasets if d.kind is Kind.postgresql) or ["(none declared)"]
+        if not sources or sources[0].kind is not Kind.postgresql:
+            raise ValueError(
+                f"degraded_mode.export.source: {export.source!r} is not a postgresql dataset of this "
+                f"establishment; name the dataset holding the patient records, one of {', '.join(postgresql)}"
+            )
+        return self
 
     def dataset(self, name: str) -> Dataset:
         return next(d for d in self.datasets if d.name == name)

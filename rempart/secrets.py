@@ -15,11 +15,35 @@ from rempart.inventory import inventory_hosts, load_establishment_data
 from rempart.validation import SECRETS_VARIABLE, load_valid
 
 VAULT_FILE = Path("group_vars/all/vault.yml")
+# Degraded mode (roles degraded_export / degraded_station): the Ed25519 key signing the binder's manifest
+# (PEM, private; the stations only get its public half) and the passphrase encrypting the stations'
+# stored generations.
+DEGRADED_SECRETS_VARIABLE = "vault_degraded_mode"
+
+# Kinds of generated secret: None = random URL-safe token (256 bits).
+ED25519_PEM = "ed25519-pem"
 
 
-def required_secrets(establishment: Establishment) -> dict[str, dict[str, None]]:
-    """Variable -> keys that must hold a secret in the establishment's vault."""
-    return {SECRETS_VARIABLE: {dataset.name: None for dataset in establishment.datasets}}
+def required_secrets(establishment: Establishment) -> dict[str, dict[str, str | None]]:
+    """Variable -> key -> kind of secret (None: random token) that must be in the establishment's vault."""
+    needed: dict[str, dict[str, str | None]] = {
+        SECRETS_VARIABLE: {dataset.name: None for dataset in establishment.datasets}
+    }
+    if establishment.degraded_mode.export is not None:
+        needed[DEGRADED_SECRETS_VARIABLE] = {"signing_key": ED25519_PEM, "storage_passphrase": None}
+    return needed
+
+
+def generate_secret(kind: str | None) -> str:
+    if kind == ED25519_PEM:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        key = Ed25519PrivateKey.generate()
+        return key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        ).decode()
+    return secrets.token_urlsafe(32)
 
 
 def _vault(password_file: Path) -> Any:
@@ -49,12 +73,14 @@ def init_vault(inventory_dir: Path, password_file: Path) -> list[str]:
     added: list[str] = []
     for variable, keys in required_secrets(establishment).items():
         values = current.setdefault(variable, {})
-        for key in keys:
+        for key, kind in keys.items():
             if not values.get(key):
-                values[key] = secrets.token_urlsafe(32)
+                values[key] = generate_secret(kind)
                 added.append(f"{variable}.{key}")
     if added or not vault_path.exists():
-        plaintext = "---\n# Secrets of the establishment (ansible-vault). Edit: ansible-vault edit <this file>\n"
+        plaintext = (
+            "---\n# Secrets of the establishment (ansible-vault). Edit: ansible-vault edit <this file>\n"
+        )
         plaintext += yaml.safe_dump(current, sort_keys=True)
         vault_path.write_bytes(vault.encrypt(plaintext.encode()))
         vault_path.chmod(0o600)
@@ -70,5 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     added = init_vault(args.inventory, args.vault_password_file)
-    print(f"{args.inventory / VAULT_FILE}: {len(added)} secret(s) added" + "".join(f"\n  + {a}" for a in added))
+    print(
+        f"{args.inventory / VAULT_FILE}: {len(added)} secret(s) added" + "".join(f"\n  + {a}" for a in added)
+    )
     return 0

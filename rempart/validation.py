@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from rempart.dependencies import find_cycle
-from rempart.establishment import RETENTION_FLOOR, Establishment, Kind
+from rempart.establishment import OFFSITE_MIN_RETENTION_DAYS, RETENTION_FLOOR, Establishment, Kind
 
 ROOT = "establishment"
 SECRETS_VARIABLE = "vault_repository_passwords"
@@ -50,7 +50,9 @@ def _model_at(location: tuple[int | str, ...]) -> type[BaseModel] | None:
             return None
         annotation = field.annotation
         args = getattr(annotation, "__args__", ())
-        model = next((a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None)
+        model = next(
+            (a for a in (annotation, *args) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
@@ -87,42 +89,55 @@ def _message(error: Mapping[str, Any]) -> str:
     return f"{message}: expected {hint}" if hint else message
 
 
+def _datasets(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    datasets = data.get("datasets")
+    return [d if isinstance(d, dict) else {} for d in datasets] if isinstance(datasets, list) else []
+
+
 def _cross_checks(
-    establishment: Establishment,
+    data: Mapping[str, Any],
     inventory_hosts: Collection[str] | None,
     secrets: Mapping[str, Any] | None,
 ) -> list[Violation]:
+    """Checks across fields, on the raw mapping so that they run even when a field is invalid."""
     violations: list[Violation] = []
+    datasets = _datasets(data)
+    names = {str(d.get("name")) for d in datasets if d.get("name")}
     seen: dict[str, int] = {}
-    names = {d.name for d in establishment.datasets}
-    for index, dataset in enumerate(establishment.datasets):
+    for index, dataset in enumerate(datasets):
         path = f"{ROOT}.datasets[{index}]"
-        if dataset.name in seen:
+        name, kind, host = dataset.get("name"), dataset.get("kind"), dataset.get("host")
+        if name in seen:
             violations.append(
                 Violation(
                     f"{path}.name",
-                    f"duplicate dataset name {dataset.name!r} (also datasets[{seen[dataset.name]}]); "
-                    "names must be unique",
+                    f"duplicate dataset name {name!r} (also datasets[{seen[name]}]); names must be unique",
                 )
             )
-        seen.setdefault(dataset.name, index)
-        if dataset.kind is Kind.files and not dataset.paths:
-            violations.append(Violation(f"{path}.paths", "a 'files' dataset needs at least one absolute path"))
-        if dataset.kind is not Kind.files and not dataset.database:
+        if isinstance(name, str):
+            seen.setdefault(name, index)
+        if kind == Kind.files and not dataset.get("paths"):
             violations.append(
-                Violation(f"{path}.database", f"a '{dataset.kind}' dataset needs 'database' (the name to dump)")
+                Violation(f"{path}.paths", "a 'files' dataset needs at least one absolute path")
             )
-        if inventory_hosts is not None and dataset.host not in inventory_hosts:
+        if kind in (Kind.postgresql, Kind.mariadb) and not dataset.get("database"):
+            violations.append(
+                Violation(f"{path}.database", f"a '{kind}' dataset needs 'database' (the name to dump)")
+            )
+        if inventory_hosts is not None and isinstance(host, str) and host and host not in inventory_hosts:
             violations.append(
                 Violation(
                     f"{path}.host",
-                    f"host {dataset.host!r} is not in the inventory; declare it in hosts.yml "
+                    f"host {host!r} is not in the inventory; declare it in hosts.yml "
                     f"or use one of {', '.join(sorted(inventory_hosts))}",
                 )
             )
-        for position, dependency in enumerate(dataset.depends_on):
-            if dependency == dataset.name:
-                violations.append(Violation(f"{path}.depends_on[{position}]", "a dataset cannot depend on itself"))
+        depends_on = dataset.get("depends_on") or []
+        for position, dependency in enumerate(depends_on if isinstance(depends_on, list) else []):
+            if dependency == name:
+                violations.append(
+                    Violation(f"{path}.depends_on[{position}]", "a dataset cannot depend on itself")
+                )
             elif dependency not in names:
                 violations.append(
                     Violation(
@@ -130,34 +145,45 @@ def _cross_checks(
                         f"unknown dataset {dependency!r}; known datasets: {', '.join(sorted(names))}",
                     )
                 )
-        if secrets is not None:
-            password = (secrets.get(SECRETS_VARIABLE) or {}).get(dataset.name)
-            if not password:
-                violations.append(
-                    Violation(
-                        f"{SECRETS_VARIABLE}.{dataset.name}",
-                        "missing secret: add the repository password of this dataset to the "
-                        "establishment's vault (ansible-vault edit group_vars/all/vault.yml, "
-                        "or `rempart init-vault`)",
-                    )
+        stored = (secrets or {}).get(SECRETS_VARIABLE) or {}
+        if secrets is not None and isinstance(name, str) and not stored.get(name):
+            violations.append(
+                Violation(
+                    f"{SECRETS_VARIABLE}.{name}",
+                    "missing secret: add the repository password of this dataset to the "
+                    "establishment's vault (ansible-vault edit group_vars/all/vault.yml, "
+                    "or `rempart init-vault`)",
                 )
-    graph = {d.name: [x for x in d.depends_on if x != d.name] for d in establishment.datasets}
+            )
+    graph = {
+        str(d["name"]): [x for x in d.get("depends_on") or [] if x != d["name"]]
+        for d in datasets
+        if isinstance(d.get("name"), str) and isinstance(d.get("depends_on") or [], list)
+    }
     if cycle := find_cycle(graph):
-        index = next(i for i, d in enumerate(establishment.datasets) if d.name == cycle[0])
+        index = next(i for i, d in enumerate(datasets) if d.get("name") == cycle[0])
         violations.append(
             Violation(
                 f"{ROOT}.datasets[{index}].depends_on",
                 f"dependency cycle {' -> '.join(cycle)}: no restore order exists; remove one dependency",
             )
         )
-    if establishment.offsite.retention_days < establishment.retention.daily:
-        violations.append(
-            Violation(
-                f"{ROOT}.offsite.retention_days",
-                f"{establishment.offsite.retention_days} is shorter than retention.daily "
-                f"({establishment.retention.daily}): the offsite copy must keep at least every daily backup",
+    offsite, retention = data.get("offsite"), data.get("retention") or {}
+    if isinstance(offsite, dict) and isinstance(retention, dict):
+        days, daily = offsite.get("retention_days"), retention.get("daily", 15)
+        if (
+            isinstance(days, int)
+            and isinstance(daily, int)
+            and days >= OFFSITE_MIN_RETENTION_DAYS
+            and days < daily
+        ):
+            violations.append(
+                Violation(
+                    f"{ROOT}.offsite.retention_days",
+                    f"{days} is shorter than retention.daily ({daily}): the offsite copy must keep at least "
+                    "every daily backup",
+                )
             )
-        )
     return violations
 
 
@@ -183,11 +209,14 @@ def validate(
     """Check an establishment mapping. ``inventory_hosts``/``secrets`` enable the checks that need them."""
     if not isinstance(data, Mapping):
         return None, [Violation(ROOT, "must be a mapping with finess, name, retention, offsite, datasets")]
+    data = plain(data)
+    establishment: Establishment | None = None
+    violations: list[Violation] = []
     try:
-        establishment = Establishment.model_validate(plain(data))
+        establishment = Establishment.model_validate(data)
     except ValidationError as error:
-        return None, [Violation(_format_path(tuple(e["loc"])), _message(e)) for e in error.errors()]
-    return establishment, _cross_checks(establishment, inventory_hosts, plain(secrets))
+        violations = [Violation(_format_path(tuple(e["loc"])), _message(e)) for e in error.errors()]
+    return establishment, violations + _cross_checks(data, inventory_hosts, plain(secrets))
 
 
 def load_valid(

@@ -36,7 +36,10 @@ def test_only_the_declared_mirror_is_an_apt_source(host):
     sources = host.run("ls /etc/apt/sources.list.d/").stdout.split()
     assert sources == ["rempart-mirror.sources"]
     assert not host.file("/etc/apt/sources.list").exists
-    assert "URIs: http://10.89.70.5/" in host.file("/etc/apt/sources.list.d/rempart-mirror.sources").content_string
+    assert (
+        "URIs: http://10.89.70.5/"
+        in host.file("/etc/apt/sources.list.d/rempart-mirror.sources").content_string
+    )
     simulated = host.run("apt-get install -s jq")
     assert simulated.rc == 0 and "Inst jq" in simulated.stdout
 
@@ -49,9 +52,9 @@ def test_identity_file_names_the_establishment(host):
 
 def test_hosts_resolve_each_other_and_nothing_else(host):
     other = "lab-b" if host.backend.name == "lab-a" else "lab-a"
-    assert host.run(f"python3 -c 'import socket; print(socket.gethostbyname(\"{other}\"))'").stdout.startswith(
-        "10.89.70."
-    )
+    assert host.run(
+        f"python3 -c 'import socket; print(socket.gethostbyname(\"{other}\"))'"
+    ).stdout.startswith("10.89.70.")
     # internal network: no default route, no path off the host
     assert "default" not in host.run("ip route").stdout
     outside = host.run("python3 -c 'import socket; socket.create_connection((\"1.1.1.1\", 80), timeout=3)'")
