@@ -1,0 +1,81 @@
+# Rempart — the two commands of the README, and the steps they are made of.
+#   make demo   the main job on the lab: build the lab, converge site.yml, print where the results are
+#   make test   the whole suite: lint, unit/integration tests, molecule scenarios on the lab
+# Both install what they need (root, Debian 12) and are idempotent.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+VENV        := .venv
+BIN         := $(CURDIR)/$(VENV)/bin
+LAB_DIR     := $(CURDIR)/.lab
+INVENTORY   ?= inventories/lab
+export PATH := $(BIN):$(PATH)
+export ANSIBLE_VAULT_PASSWORD_FILE ?= $(LAB_DIR)/vault-password
+export ANSIBLE_FORCE_COLOR ?= 0
+MOLECULE_SCENARIOS ?= $(sort $(notdir $(patsubst %/molecule.yml,%,$(wildcard molecule/*/molecule.yml))))
+
+.PHONY: help setup host lab-image lab-up lab-down lab-vault demo lint unit molecule test test-quick clean
+
+help:
+	@echo "make demo   - build the lab and converge the lab establishment (results under reports/)"
+	@echo "make test   - lint, unit and integration tests, molecule scenarios"
+	@echo "make lab-down - remove the lab containers;  make test-quick - lint + unit only"
+
+host:  ## host packages, podman preparation (every boot)
+	@lab/host-setup.sh
+	@if [ -s .ci/apt-packages.txt ]; then \
+	  missing=$$(grep -vE '^\s*(#|$$)' .ci/apt-packages.txt | while read -r p; do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	  if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
+	    apt-get install -y -q --no-install-recommends $$missing; fi; fi
+
+$(VENV)/.installed: pyproject.toml requirements.yml
+	@test -x $(BIN)/python || python3 -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/ansible-galaxy collection install -r requirements.yml --offline >/dev/null
+	@touch $@
+
+setup: host $(VENV)/.installed
+
+lab-image: setup
+	@lab/build-image.sh
+
+lab-vault: $(VENV)/.installed
+	@$(BIN)/rempart init-vault $(INVENTORY) --vault-password-file $(ANSIBLE_VAULT_PASSWORD_FILE)
+
+lab-up: lab-image lab-vault
+	@$(BIN)/rempart lab up --inventory $(INVENTORY)
+
+lab-down:
+	@$(BIN)/rempart lab down --inventory $(INVENTORY)
+
+demo: lab-up
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	@echo
+	@echo "Lab running (make lab-down removes it). Results:"
+	@find reports -type f | sort | sed 's/^/  /'
+
+lint: $(VENV)/.installed
+	$(BIN)/yamllint -s .
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/ansible-lint
+
+unit: setup
+	$(BIN)/python -m pytest -q
+
+molecule: lab-image
+	@for scenario in $(MOLECULE_SCENARIOS); do \
+	  echo "=== molecule test -s $$scenario"; start=$$(date +%s); \
+	  $(BIN)/molecule test -s $$scenario; \
+	  echo "=== $$scenario passed in $$(( $$(date +%s) - start )) s"; done
+
+test-quick: lint unit
+
+test: lint unit molecule
+	@echo "make test: all passed"
+
+clean: lab-down
+	rm -rf reports .lab/facts
