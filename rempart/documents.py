@@ -1,0 +1,159 @@
+"""``rempart report``: the French documents of an establishment, rendered with Jinja2 from its inventory and its
+result files — ``rapport-care.html`` + ``.json`` (evidence for the CaRE declaration) and ``plan-sauvegarde.html``
+(backup and restore plan). Self-contained files: inline CSS and SVG, no script, no external resource."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+from datetime import UTC, datetime
+from importlib.resources import files
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from rempart.charts import target_vs_measured, time_series
+from rempart.dependencies import restore_order
+from rempart.establishment import Establishment
+from rempart.evidence import Evidence, build_evidence
+from rempart.inventory import inventory_hosts, load_establishment_data
+from rempart.results import Results, load_results
+from rempart.validation import load_valid
+
+PARIS = ZoneInfo("Europe/Paris")
+KINDS = {"files": "fichiers", "postgresql": "base PostgreSQL", "mariadb": "base MariaDB"}
+OUTCOMES = {"refused": "refusée", "recovered": "rattrapée", "succeeded": "réussie (perte)"}
+CONTACTS = (
+    "Directeur ou directrice de crise",
+    "RSSI",
+    "DSI / astreinte informatique",
+    "Référent du dossier patient (éditeur DPI)",
+    "Hébergeur de la copie hors site (HDS)",
+    "CERT Santé (signalement d'incident)",
+    "ARS (cellule de veille)",
+)
+
+
+def _environment() -> Environment:
+    environment = Environment(
+        loader=PackageLoader("rempart", "templates"),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["fr_datetime"] = lambda value: value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+    environment.filters["yesno"] = lambda value: "inconnu" if value is None else ("oui" if value else "non")
+    environment.filters["yesno_css"] = lambda value: (
+        "inconnu" if value is None else ("oui" if value else "non")
+    )
+    environment.filters["outcome"] = lambda value: OUTCOMES.get(value, value)
+    environment.filters["css"] = lambda value: str(value).replace(" ", "-")
+    return environment
+
+
+def _style() -> str:
+    return files("rempart").joinpath("templates/_style.css").read_text(encoding="utf-8")
+
+
+def _charts(evidence: Evidence, results: Results) -> dict[str, str]:
+    durations = {
+        name: [(j.started, j.duration_s / 60) for j in history.successes() if j.duration_s is not None]
+        for name, history in results.backups.items()
+    }
+    age_series: dict[str, list[tuple[datetime, float]]] = {}
+    for name, history in results.backups.items():
+        times = [j.finished or j.started for j in history.successes()]
+        age_series[name] = [
+            (later, (later - earlier).total_seconds() / 3600) for earlier, later in itertools.pairwise(times)
+        ]
+    return {
+        "duration": time_series("Durée des sauvegardes", "minutes", durations),
+        "age": time_series("Écart entre deux sauvegardes réussies (RPO effectif)", "heures", age_series),
+        "rto": target_vs_measured(
+            "RTO : durée de restauration mesurée et cible",
+            "h",
+            [(d.name, float(d.rto_hours), d.rto_measured_hours) for d in evidence.datasets],
+        ),
+    }
+
+
+def render_report(establishment: Establishment, results: Results, now: datetime) -> tuple[str, Evidence]:
+    evidence = build_evidence(establishment, results, now)
+    html = (
+        _environment()
+        .get_template("rapport-care.html.j2")
+        .render(
+            e=evidence,
+            region=establishment.offsite.region,
+            style=_style(),
+            charts=_charts(evidence, results),
+            hardening=results.hardening,
+            offsite=results.offsite,
+            ransomware=max(results.ransomware, key=lambda r: r.finished, default=None),
+        )
+    )
+    return html, evidence
+
+
+def schedule(rpo_hours: int) -> str:
+    return "quotidienne (au moins)" if rpo_hours >= 24 else f"au moins toutes les {rpo_hours} h"
+
+
+def render_plan(establishment: Establishment, now: datetime) -> str:
+    order = restore_order(
+        {d.name: d.depends_on for d in establishment.datasets},
+        {d.name: d.criticality.value for d in establishment.datasets},
+    )
+    return (
+        _environment()
+        .get_template("plan-sauvegarde.html.j2")
+        .render(
+            e=establishment,
+            datasets=[establishment.dataset(name) for name in order],
+            generated_at=now,
+            kinds=KINDS,
+            schedule=schedule,
+            contacts=CONTACTS,
+            style=_style(),
+        )
+    )
+
+
+def write_documents(inventory: Path, reports: Path, now: datetime) -> list[Path]:
+    establishment = load_valid(load_establishment_data(inventory), inventory_hosts(inventory))
+    folder = reports / establishment.finess
+    folder.mkdir(parents=True, exist_ok=True)
+    html, evidence = render_report(establishment, load_results(folder), now)
+    written = {
+        folder / "rapport-care.html": html,
+        folder / "rapport-care.json": json.dumps(
+            evidence.as_dict(), indent=2, ensure_ascii=False, default=str
+        )
+        + "\n",
+        folder / "plan-sauvegarde.html": render_plan(establishment, now),
+    }
+    for path, content in written.items():
+        path.write_text(content, encoding="utf-8")
+    return list(written)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "report", help="render the CaRE evidence report and the backup/restore plan"
+    )
+    parser.add_argument("--inventory", type=Path, required=True, help="inventories/<name>")
+    parser.add_argument(
+        "--reports", type=Path, default=Path("reports"), help="reports root (default: reports)"
+    )
+    parser.add_argument("--now", type=datetime.fromisoformat, default=None, help="report time (ISO 8601)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    now = args.now or datetime.now(UTC)
+    for path in write_documents(args.inventory, args.reports, now):
+        print(path)
+    return 0

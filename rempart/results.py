@@ -1,0 +1,164 @@
+"""Result files under ``reports/<finess>/``: what jobs, drills and checks record, read back for the reports.
+
+Each producer (backup jobs, restore drills, ransomware drill, hardening scan, offsite verifier, offline copy, red
+button) writes one JSON document in the layout below; the evidence report is computed only from these files and
+the inventory, never from hand-typed numbers. Layout and fields: docs/results.md.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+
+class Result(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class BackupJob(Result):
+    started: AwareDatetime
+    finished: AwareDatetime | None = None
+    duration_s: float | None = None
+    status: Literal["success", "failed"]
+    snapshot: str | None = None
+    bytes_added: int | None = None
+    files_new: int | None = None
+    files_changed: int | None = None
+    anomaly: bool = False
+
+
+class BackupHistory(Result):
+    dataset: str
+    jobs: list[BackupJob] = Field(default_factory=list)
+    prune_hold: bool = False
+
+    def successes(self) -> list[BackupJob]:
+        return sorted((j for j in self.jobs if j.status == "success"), key=lambda j: j.started)
+
+
+class DrillDataset(Result):
+    dataset: str
+    status: Literal["passed", "failed"]
+    source: Literal["onsite", "offsite", "offline"] = "onsite"
+    files_verified: int = 0
+    files_failed: int = 0
+    rows_checked: int | None = None
+    bytes_restored: int | None = None
+    duration_s: float
+    rto_hours: float | None = None
+    errors: list[str] = Field(default_factory=list)
+
+
+class Drill(Result):
+    kind: Literal["restore"] = "restore"
+    started: AwareDatetime
+    finished: AwareDatetime
+    datasets: list[DrillDataset]
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.datasets) and all(d.status == "passed" for d in self.datasets)
+
+
+class Attempt(Result):
+    actor: str
+    action: str
+    outcome: Literal["refused", "recovered", "succeeded"]
+    detail: str = ""
+
+
+class RansomwareDrill(Result):
+    started: AwareDatetime
+    finished: AwareDatetime
+    attempts: list[Attempt]
+    files_lost: int
+    rows_lost: int
+    restore_time_s: float
+    status: Literal["passed", "failed"]
+
+
+class HardeningScore(Result):
+    host: str
+    level: str
+    profile: str
+    passed: int = Field(alias="pass")
+    failed: int = Field(alias="fail")
+    notapplicable: int
+    scanned_at: AwareDatetime
+
+    @property
+    def score_pct(self) -> float:
+        judged = self.passed + self.failed
+        return round(100 * self.passed / judged, 1) if judged else 0.0
+
+
+class OffsiteVerification(Result):
+    bucket: str
+    checked_at: AwareDatetime
+    compliant: bool
+    findings: list[str] = Field(default_factory=list)
+
+
+class OfflineCopy(Result):
+    dataset: str
+    medium: str
+    copied_at: AwareDatetime
+    offline_since: AwareDatetime | None = None
+    verified: bool
+
+
+class RedButton(Result):
+    tested_at: AwareDatetime
+    isolated_client_refused: bool
+    jobs_resumed: bool
+
+
+T = TypeVar("T", bound=Result)
+
+
+class Results(BaseModel):
+    """Everything found under ``reports/<finess>/``; unreadable files are listed, never silently dropped."""
+
+    backups: dict[str, BackupHistory] = Field(default_factory=dict)
+    drills: list[Drill] = Field(default_factory=list)
+    ransomware: list[RansomwareDrill] = Field(default_factory=list)
+    hardening: list[HardeningScore] = Field(default_factory=list)
+    offsite: OffsiteVerification | None = None
+    offline: list[OfflineCopy] = Field(default_factory=list)
+    red_button: list[RedButton] = Field(default_factory=list)
+    unreadable: list[str] = Field(default_factory=list)
+
+    def last_drill(self) -> Drill | None:
+        return max(self.drills, key=lambda d: d.finished, default=None)
+
+
+def _read(path: Path, model: type[T], unreadable: list[str]) -> T | None:
+    try:
+        return model.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, ValidationError) as error:
+        unreadable.append(f"{path.name}: {str(error).splitlines()[0]}")
+        return None
+
+
+def _read_all(folder: Path, model: type[T], unreadable: list[str]) -> list[T]:
+    found = (_read(p, model, unreadable) for p in sorted(folder.glob("*.json")))
+    return [item for item in found if item is not None]
+
+
+def load_results(folder: Path) -> Results:
+    unreadable: list[str] = []
+    backups = {h.dataset: h for h in _read_all(folder / "backups", BackupHistory, unreadable)}
+    verification = folder / "offsite" / "verify.json"
+    return Results(
+        backups=backups,
+        drills=_read_all(folder / "drills", Drill, unreadable),
+        ransomware=_read_all(folder / "ransomware", RansomwareDrill, unreadable),
+        hardening=_read_all(folder / "hardening", HardeningScore, unreadable),
+        offsite=_read(verification, OffsiteVerification, unreadable) if verification.exists() else None,
+        offline=_read_all(folder / "offline", OfflineCopy, unreadable),
+        red_button=_read_all(folder / "red-button", RedButton, unreadable),
+        unreadable=unreadable,
+    )
