@@ -131,11 +131,18 @@ def bucket_policy(bucket_arn: str, break_glass_role_arn: str, retention_cap_days
     }
 
 
-def writer_policy(bucket_arn: str) -> Policy:
+def _kms_use(kms_key_arn: str | None, actions: tuple[str, ...]) -> list[Policy]:
+    if not kms_key_arn:
+        return []
+    return [{"Sid": "UseBucketKey", "Effect": "Allow", "Action": list(actions), "Resource": kms_key_arn}]
+
+
+def writer_policy(bucket_arn: str, kms_key_arn: str | None = None) -> Policy:
     """The backup server's identity: append, mark deleted, extend locks; nothing destructive."""
     return {
         "Version": "2012-10-17",
         "Statement": [
+            *_kms_use(kms_key_arn, ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")),
             {
                 "Sid": "ListBucket",
                 "Effect": "Allow",
@@ -158,11 +165,12 @@ def writer_policy(bucket_arn: str) -> Policy:
     }
 
 
-def restore_policy(bucket_arn: str) -> Policy:
+def restore_policy(bucket_arn: str, kms_key_arn: str | None = None) -> Policy:
     """The restore (drill) identity: read every version, write nothing."""
     return {
         "Version": "2012-10-17",
         "Statement": [
+            *_kms_use(kms_key_arn, ("kms:Decrypt",)),
             {
                 "Sid": "ListBucket",
                 "Effect": "Allow",
@@ -190,6 +198,55 @@ def break_glass_trust_policy(account_id: str) -> Policy:
                 "Action": "sts:AssumeRole",
                 "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
             }
+        ],
+    }
+
+
+def break_glass_permissions(bucket_arn: str) -> Policy:
+    """What the break-glass role may do: the protected settings, and removing delete markers."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ChangeProtection",
+                "Effect": "Allow",
+                "Action": list(PROTECTED_CONFIGURATION_ACTIONS),
+                "Resource": bucket_arn,
+            },
+            {
+                "Sid": "RemoveDeleteMarkers",
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObjectVersion"],
+                "Resource": _objects(bucket_arn),
+            },
+        ],
+    }
+
+
+def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> Policy:
+    """Server access logs: only S3's logging service, for our bucket and account; TLS only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "S3ServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{log_bucket_arn}/*",
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            },
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [log_bucket_arn, f"{log_bucket_arn}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
         ],
     }
 

@@ -1,0 +1,386 @@
+"""``ImmutableBackupVault``: the offsite bucket of one establishment, immutable even to the backup server.
+
+What it creates, and the requirement each piece serves (docs/offsite.md has the operator's view):
+
+* a bucket with Object Lock in COMPLIANCE mode, default retention ``offsite.retention_days``, versioning
+  (BP100-EXT-03);
+* default encryption (BP100-DATA-04). **SSE-S3 by default**: restic already encrypts client-side with the
+  establishment's keys (HDS-03), and a KMS key that someone can disable or schedule for deletion is itself
+  a way to destroy every backup (crypto-shredding). ``offsite.encryption: sse-kms`` adds a dedicated key
+  with rotation on and a key policy that denies disabling, deleting or re-policing it to all but
+  break-glass;
+* all four public access blocks, ``BucketOwnerEnforced`` (no ACLs);
+* a bucket policy (:func:`rempart.offsite_policy.bucket_policy`): TLS only, version deletion and changes to
+  lock/lifecycle/versioning/policy for break-glass only, retention capped by
+  ``s3:object-lock-remaining-retention-days``;
+* lifecycle: noncurrent versions expire only after the longest possible lock, restic packs move to a
+  colder but immediately readable class;
+* server access logs to a separate log bucket (a bucket with Object Lock cannot receive them);
+* a writer identity (backup server), a restore identity (read only), a break-glass role (MFA) unless the
+  establishment names one; tags with the FINESS.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi_aws as aws
+
+import pulumi
+from rempart.establishment import Establishment
+from rempart.offsite_policy import (
+    break_glass_permissions,
+    break_glass_trust_policy,
+    bucket_policy,
+    kms_key_policy,
+    lifecycle_rules,
+    log_bucket_policy,
+    restore_policy,
+    writer_policy,
+)
+
+REQUIREMENTS = "HDS-02 HDS-03 BP100-EXT-01 BP100-EXT-03 BP100-DATA-04"
+LOG_RETENTION_DAYS = 400
+
+
+@dataclass(frozen=True)
+class VaultSettings:
+    finess: str
+    name: str
+    region: str
+    retention_days: int
+    retention_cap_days: int
+    encryption: str
+    break_glass_role_arn: str | None
+    cold_storage_class: str
+    cold_after_days: int
+
+    @classmethod
+    def from_establishment(cls, establishment: Establishment) -> VaultSettings:
+        offsite = establishment.offsite
+        return cls(
+            finess=establishment.finess,
+            name=establishment.name,
+            region=offsite.region,
+            retention_days=offsite.retention_days,
+            retention_cap_days=offsite.effective_retention_cap_days,
+            encryption=offsite.encryption,
+            break_glass_role_arn=offsite.break_glass_role_arn,
+            cold_storage_class=offsite.cold_storage_class,
+            cold_after_days=offsite.cold_after_days,
+        )
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {
+            "rempart:finess": self.finess,
+            "rempart:component": "offsite",
+            "rempart:requirements": REQUIREMENTS,
+        }
+
+
+def snake_case(value: Any) -> Any:
+    """S3 API shapes (``NoncurrentDays``) -> Pulumi argument names (``noncurrent_days``)."""
+    if isinstance(value, dict):
+        return {re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", k).lower(): snake_case(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [snake_case(v) for v in value]
+    return value
+
+
+def _json(document: pulumi.Output[Any]) -> pulumi.Output[str]:
+    return document.apply(lambda d: json.dumps(d, sort_keys=True))
+
+
+class ImmutableBackupVault(pulumi.ComponentResource):
+    """The offsite Object-Lock bucket, its log bucket and its identities."""
+
+    def __init__(
+        self, name: str, settings: VaultSettings, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("rempart:offsite:ImmutableBackupVault", name, None, opts)
+        self.settings = settings
+        self.resources: list[pulumi.Resource] = []
+        self.break_glass_role: aws.iam.Role | None = None
+        tags = settings.tags
+        account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
+
+        self.break_glass_role_arn = self._break_glass(name, account_id, tags)
+        self.kms_key = self._kms_key(name, account_id, tags) if settings.encryption == "sse-kms" else None
+        kms_arn = self.kms_key.arn if self.kms_key else None
+
+        self.bucket = self._add(
+            aws.s3.Bucket(
+                name,
+                bucket_prefix=f"rempart-{settings.finess}-offsite-",
+                object_lock_enabled=True,
+                force_destroy=False,
+                tags={**tags, "rempart:role": "offsite-repository"},
+                opts=self._child(protect=True),
+            )
+        )
+        bucket = self.bucket.id
+        self._add(
+            aws.s3.BucketVersioning(
+                f"{name}-versioning",
+                bucket=bucket,
+                versioning_configuration={"status": "Enabled"},
+                opts=self._child(),
+            )
+        )
+        self._add(
+            aws.s3.BucketObjectLockConfiguration(
+                f"{name}-object-lock",
+                bucket=bucket,
+                object_lock_enabled="Enabled",
+                rule={"default_retention": {"mode": "COMPLIANCE", "days": settings.retention_days}},
+                opts=self._child(),
+            )
+        )
+        by_default: dict[str, Any] = {"sse_algorithm": "AES256"}
+        if self.kms_key is not None:
+            by_default = {"sse_algorithm": "aws:kms", "kms_master_key_id": self.kms_key.arn}
+        self._add(
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-encryption",
+                bucket=bucket,
+                rules=[
+                    {
+                        "apply_server_side_encryption_by_default": by_default,
+                        "bucket_key_enabled": self.kms_key is not None,
+                    }
+                ],
+                opts=self._child(),
+            )
+        )
+        self._block_public_access(name, bucket)
+        self._add(
+            aws.s3.BucketPolicy(
+                f"{name}-policy",
+                bucket=bucket,
+                policy=_json(
+                    pulumi.Output.all(self.bucket.arn, self.break_glass_role_arn).apply(
+                        lambda a: bucket_policy(a[0], a[1], settings.retention_cap_days)
+                    )
+                ),
+                opts=self._child(depends_on=self.resources[-2:]),
+            )
+        )
+        self._add(
+            aws.s3.BucketLifecycleConfiguration(
+                f"{name}-lifecycle",
+                bucket=bucket,
+                rules=snake_case(
+                    lifecycle_rules(
+                        settings.retention_cap_days, settings.cold_storage_class, settings.cold_after_days
+                    )
+                ),
+                opts=self._child(),
+            )
+        )
+        if self.break_glass_role is not None:
+            self._add(
+                aws.iam.RolePolicy(
+                    f"{name}-break-glass-policy",
+                    role=self.break_glass_role.id,
+                    policy=_json(self.bucket.arn.apply(break_glass_permissions)),
+                    opts=self._child(),
+                )
+            )
+        self.log_bucket = self._log_bucket(name, account_id, tags)
+        self._add(
+            aws.s3.BucketLogging(
+                f"{name}-logging",
+                bucket=bucket,
+                target_bucket=self.log_bucket.id,
+                target_prefix="access/",
+                opts=self._child(),
+            )
+        )
+        self.writer_user, self.writer_key = self._identity(
+            name,
+            "writer",
+            pulumi.Output.all(self.bucket.arn, kms_arn).apply(lambda a: writer_policy(a[0], a[1])),
+            tags,
+        )
+        self.restore_user, self.restore_key = self._identity(
+            name,
+            "restore",
+            pulumi.Output.all(self.bucket.arn, kms_arn).apply(lambda a: restore_policy(a[0], a[1])),
+            tags,
+        )
+        self.register_outputs(
+            {
+                "bucket": self.bucket.id,
+                "log_bucket": self.log_bucket.id,
+                "writer_user": self.writer_user.name,
+                "restore_user": self.restore_user.name,
+                "break_glass_role_arn": self.break_glass_role_arn,
+            }
+        )
+
+    # -- helpers -------------------------------------------------------------------------------------------
+
+    def _child(self, **options: Any) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self, **options)
+
+    def _add(self, resource: Any) -> Any:
+        self.resources.append(resource)
+        return resource
+
+    def _block_public_access(self, name: str, bucket: pulumi.Input[str]) -> None:
+        self._add(
+            aws.s3.BucketPublicAccessBlock(
+                f"{name}-public-access-block",
+                bucket=bucket,
+                block_public_acls=True,
+                ignore_public_acls=True,
+                block_public_policy=True,
+                restrict_public_buckets=True,
+                opts=self._child(),
+            )
+        )
+        self._add(
+            aws.s3.BucketOwnershipControls(
+                f"{name}-ownership",
+                bucket=bucket,
+                rule={"object_ownership": "BucketOwnerEnforced"},
+                opts=self._child(),
+            )
+        )
+
+    def _break_glass(
+        self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]
+    ) -> pulumi.Output[str]:
+        if self.settings.break_glass_role_arn:
+            return pulumi.Output.from_input(self.settings.break_glass_role_arn)
+        role = self._add(
+            aws.iam.Role(
+                f"{name}-break-glass",
+                name=f"rempart-{self.settings.finess}-offsite-break-glass",
+                description="Changes offsite bucket settings (never shortens a COMPLIANCE lock). MFA only.",
+                assume_role_policy=_json(account_id.apply(break_glass_trust_policy)),
+                max_session_duration=3600,
+                tags=tags,
+                opts=self._child(),
+            )
+        )
+        self.break_glass_role = role
+        return role.arn
+
+    def _kms_key(self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]) -> aws.kms.Key:
+        return self._add(
+            aws.kms.Key(
+                f"{name}-key",
+                description=f"Offsite backups of FINESS {self.settings.finess} (rempart)",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=_json(
+                    pulumi.Output.all(account_id, self.break_glass_role_arn).apply(
+                        lambda a: kms_key_policy(a[0], a[1])
+                    )
+                ),
+                tags=tags,
+                opts=self._child(protect=True),
+            )
+        )
+
+    def _log_bucket(self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]) -> aws.s3.Bucket:
+        log_bucket = self._add(
+            aws.s3.Bucket(
+                f"{name}-logs",
+                bucket_prefix=f"rempart-{self.settings.finess}-offsite-logs-",
+                force_destroy=False,
+                tags={**tags, "rempart:role": "offsite-access-logs"},
+                opts=self._child(),
+            )
+        )
+        self._add(
+            aws.s3.BucketServerSideEncryptionConfiguration(
+                f"{name}-logs-encryption",
+                bucket=log_bucket.id,
+                rules=[{"apply_server_side_encryption_by_default": {"sse_algorithm": "AES256"}}],
+                opts=self._child(),
+            )
+        )
+        self._add(
+            aws.s3.BucketPublicAccessBlock(
+                f"{name}-logs-public-access-block",
+                bucket=log_bucket.id,
+                block_public_acls=True,
+                ignore_public_acls=True,
+                block_public_policy=True,
+                restrict_public_buckets=True,
+                opts=self._child(),
+            )
+        )
+        self._add(
+            aws.s3.BucketOwnershipControls(
+                f"{name}-logs-ownership",
+                bucket=log_bucket.id,
+                rule={"object_ownership": "BucketOwnerEnforced"},
+                opts=self._child(),
+            )
+        )
+        self._add(
+            aws.s3.BucketPolicy(
+                f"{name}-logs-policy",
+                bucket=log_bucket.id,
+                policy=_json(
+                    pulumi.Output.all(log_bucket.arn, self.bucket.arn, account_id).apply(
+                        lambda a: log_bucket_policy(a[0], a[1], a[2])
+                    )
+                ),
+                opts=self._child(depends_on=self.resources[-2:]),
+            )
+        )
+        self._add(
+            aws.s3.BucketLifecycleConfiguration(
+                f"{name}-logs-lifecycle",
+                bucket=log_bucket.id,
+                rules=[
+                    {
+                        "id": "expire-access-logs",
+                        "status": "Enabled",
+                        "filter": {"prefix": ""},
+                        "expiration": {"days": LOG_RETENTION_DAYS},
+                    }
+                ],
+                opts=self._child(),
+            )
+        )
+        return log_bucket
+
+    def _identity(
+        self, name: str, role: str, policy: pulumi.Output[Any], tags: dict[str, str]
+    ) -> tuple[aws.iam.User, aws.iam.AccessKey]:
+        user = self._add(
+            aws.iam.User(
+                f"{name}-{role}",
+                name=f"rempart-{self.settings.finess}-offsite-{role}",
+                path="/rempart/",
+                force_destroy=False,
+                tags={**tags, "rempart:identity": role},
+                opts=self._child(),
+            )
+        )
+        self._add(
+            aws.iam.UserPolicy(
+                f"{name}-{role}-policy",
+                name=f"rempart-offsite-{role}",
+                user=user.name,
+                policy=_json(policy),
+                opts=self._child(),
+            )
+        )
+        key = self._add(
+            aws.iam.AccessKey(
+                f"{name}-{role}-key",
+                user=user.name,
+                opts=self._child(additional_secret_outputs=["secret"]),
+            )
+        )
+        return user, key

@@ -1,0 +1,87 @@
+"""The offsite stack of one establishment: read and validate its establishment file (the same code as
+Ansible), create the vault in the establishment's EEA region, export what Ansible needs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi_aws as aws
+from immutable_vault import ImmutableBackupVault, VaultSettings
+
+import pulumi
+from rempart.establishment import Establishment
+from rempart.inventory import ESTABLISHMENT_FILE, inventory_hosts, load_establishment_data
+from rempart.validation import load_valid
+
+PROJECT_DIR = Path(__file__).resolve().parent
+CONFIG_KEY = "establishmentFile"
+
+
+def establishment_path(config: pulumi.Config) -> Path:
+    path = Path(config.require(CONFIG_KEY))
+    return path if path.is_absolute() else (PROJECT_DIR / path).resolve()
+
+
+def load_establishment(path: Path) -> Establishment:
+    """Validated like `rempart validate`; the inventory's hosts are checked when the file sits in one."""
+    inventory = (
+        path.parents[len(ESTABLISHMENT_FILE.parts) - 1]
+        if path.parts[-3:] == ESTABLISHMENT_FILE.parts
+        else None
+    )
+    hosts = inventory_hosts(inventory) if inventory and (inventory / "hosts.yml").exists() else None
+    return load_valid(load_establishment_data(path), hosts)
+
+
+def restic_repositories(
+    establishment: Establishment, bucket: pulumi.Output[str]
+) -> pulumi.Output[dict[str, str]]:
+    endpoint = f"s3.{establishment.offsite.region}.amazonaws.com"
+    return bucket.apply(lambda b: {d.name: f"s3:{endpoint}/{b}/{d.name}" for d in establishment.datasets})
+
+
+def build(establishment: Establishment) -> ImmutableBackupVault:
+    region = establishment.offsite.region
+    provider = aws.Provider(
+        "offsite-region",
+        region=region,
+        default_tags={"tags": {"rempart:finess": establishment.finess}},
+    )
+    vault = ImmutableBackupVault(
+        "offsite",
+        VaultSettings.from_establishment(establishment),
+        opts=pulumi.ResourceOptions(providers=[provider]),
+    )
+    for key, value in stack_outputs(establishment, vault).items():
+        pulumi.export(key, value)
+    return vault
+
+
+def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> dict[str, object]:
+    """What `rempart offsite-outputs` writes into the inventory (secrets stay secret)."""
+    offsite, region = establishment.offsite, establishment.offsite.region
+    return {
+        "finess": establishment.finess,
+        "region": region,
+        "endpoint": f"https://s3.{region}.amazonaws.com",
+        "bucket": vault.bucket.id,
+        "bucket_arn": vault.bucket.arn,
+        "log_bucket": vault.log_bucket.id,
+        "retention_days": offsite.retention_days,
+        "retention_cap_days": offsite.effective_retention_cap_days,
+        "object_lock_mode": "COMPLIANCE",
+        "encryption": offsite.encryption,
+        "kms_key_arn": vault.kms_key.arn if vault.kms_key else None,
+        "break_glass_role_arn": vault.break_glass_role_arn,
+        "restic_repositories": restic_repositories(establishment, vault.bucket.id),
+        "writer_user": vault.writer_user.name,
+        "writer_access_key_id": vault.writer_key.id,
+        "writer_secret_access_key": pulumi.Output.secret(vault.writer_key.secret),
+        "restore_user": vault.restore_user.name,
+        "restore_access_key_id": vault.restore_key.id,
+        "restore_secret_access_key": pulumi.Output.secret(vault.restore_key.secret),
+    }
+
+
+def main() -> ImmutableBackupVault:
+    return build(load_establishment(establishment_path(pulumi.Config("rempart"))))
