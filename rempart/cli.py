@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rempart import documents, lab, offsite_outputs, offsite_outputs, offsite_recover, offsite_retention, offsite_verify, secrets
+from rempart import documents, lab, offsite_outputs, offsite_recover, offsite_retention, offsite_verify, secrets
 from rempart.inventory import InventoryError, inventory_hosts, load_establishment_data
 from rempart.validation import validate
 
