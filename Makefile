@@ -53,6 +53,7 @@ lab-down:
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml
 	@echo
 	@echo "Lab running (make lab-down removes it). Results:"
 	@find reports -type f | sort | sed 's/^/  /'
