@@ -7,11 +7,29 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rempart import documents, lab, offsite_outputs, offsite_recover, offsite_retention, offsite_verify, secrets
+from rempart import (
+    documents,
+    lab,
+    scaffold,
+    offsite_outputs,
+    offsite_recover,
+    offsite_retention,
+    offsite_verify,
+    secrets,
+)
 from rempart.inventory import InventoryError, inventory_hosts, load_establishment_data
 from rempart.validation import validate
 
-COMMAND_MODULES = (documents, lab, secrets, offsite_verify, offsite_recover, offsite_retention, offsite_outputs)
+COMMAND_MODULES = (
+    documents,
+    lab,
+    scaffold,
+    secrets,
+    offsite_verify,
+    offsite_recover,
+    offsite_retention,
+    offsite_outputs,
+)
 
 
 def _validate(args: argparse.Namespace) -> int:

@@ -85,7 +85,7 @@ def _message(error: Mapping[str, Any]) -> str:
             f"{message}: below Rempart's retention policy (minimum {RETENTION_FLOOR[field]}; "
             "ANSSI-BP-100 example: 15 daily, 12 monthly, 5 yearly)"
         )
-    hint = _HINTS.get(field)
+    hint = _HINTS.get(field) if field != "name" or "datasets" in location else None
     return f"{message}: expected {hint}" if hint else message
 
 

@@ -1,0 +1,106 @@
+"""``rempart new-establishment``: a valid establishment folder from a few answers (Jinja2 templates).
+
+The generated folder holds the usual datasets of a hospital (patient record database, file shares) on hosts named
+after the establishment; it validates as generated, and the integrator then edits hosts and datasets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import yaml
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from rempart.validation import Violation, validate
+
+
+class ScaffoldError(Exception):
+    pass
+
+
+def _slug(name: str) -> str:
+    slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+    return slug or "etablissement"
+
+
+def _yaml_scalar(value: str) -> str:
+    return yaml.safe_dump(value, allow_unicode=True, default_style='"').strip().removesuffix("...").strip()
+
+
+def scaffold(
+    folder: Path, finess: str, name: str, region: str, ght: str | None, domain: str | None
+) -> list[Violation]:
+    """Write ``folder``/hosts.yml and group_vars/all/establishment.yml when the answers make a valid
+    establishment; otherwise write nothing and return the violations."""
+    if folder.exists() and any(folder.iterdir()):
+        raise ScaffoldError(f"{folder} exists and is not empty: choose a new inventories/<name> folder")
+    suffix = f".{domain}" if domain else ""
+    datasets = [
+        {"name": "dpi", "description": "Dossier patient informatisé", "host": f"dpi-db-01{suffix}",
+         "kind": "postgresql", "database": "dpi", "criticality": "vital", "rto_hours": 8},
+        {"name": "partages", "description": "Partages de fichiers des services", "host": f"fichiers-01{suffix}",
+         "kind": "files", "path": "/srv/partages", "criticality": "important", "rto_hours": 48},
+    ]  # fmt: skip
+    environment = Environment(
+        loader=PackageLoader("rempart", "templates/new-establishment"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    environment.filters["yaml_scalar"] = _yaml_scalar
+    answers = {
+        "finess": finess.replace(" ", ""),
+        "name": name,
+        "ght": ght,
+        "region": region,
+        "datasets": datasets,
+        "backup_server": f"sauvegarde-01{suffix}",
+        "folder": folder,
+    }
+    hosts = environment.get_template("hosts.yml.j2").render(answers)
+    establishment = environment.get_template("establishment.yml.j2").render(answers)
+    declared = {d["host"] for d in datasets} | {answers["backup_server"]}
+    _, violations = validate(yaml.safe_load(establishment)["establishment"], declared)
+    if violations:
+        return violations
+    (folder / "group_vars/all").mkdir(parents=True, exist_ok=True)
+    (folder / "hosts.yml").write_text(hosts, encoding="utf-8")
+    (folder / "group_vars/all/establishment.yml").write_text(establishment, encoding="utf-8")
+    return []
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("new-establishment", help="scaffold a valid inventories/<name> folder")
+    parser.add_argument("--finess", required=True, help="FINESS number of the legal entity (EJ)")
+    parser.add_argument("--name", required=True, help="name of the legal entity")
+    parser.add_argument(
+        "--region", default="eu-west-3", help="offsite region (EEA only; default eu-west-3, Paris)"
+    )
+    parser.add_argument("--ght", default=None, help="groupement hospitalier de territoire")
+    parser.add_argument("--domain", default=None, help="DNS domain appended to host names")
+    parser.add_argument(
+        "--inventories", type=Path, default=Path("inventories"), help="where to create the folder"
+    )
+    parser.add_argument("--folder-name", default=None, help="folder name (default: derived from --name)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    folder = args.inventories / (args.folder_name or _slug(args.name))
+    try:
+        violations = scaffold(folder, args.finess, args.name, args.region, args.ght, args.domain)
+    except ScaffoldError as error:
+        print(f"error: {error}")
+        return 2
+    for violation in violations:
+        print(violation)
+    if violations:
+        print(f"{folder}: nothing written; fix the {len(violations)} answer(s) above")
+        return 1
+    print(
+        f"{folder}: valid establishment written; next: rempart init-vault {folder} --vault-password-file ..."
+    )
+    return 0
