@@ -99,6 +99,20 @@ class Offsite(Strict):
         return region
 
 
+class DatasetBackup(Strict):
+    """How the dataset's backup job runs (roles backup_server / backup_client). Defaults suit most datasets."""
+
+    # restic compression: "off" for data that does not compress (DICOM images, already compressed archives)
+    # saves CPU for nothing lost; "max" costs ~3x the CPU for a few percent of disk.
+    compression: Literal["auto", "off", "max"] = "auto"
+    # Files restic reads at once (restic --read-concurrency): more helps on SSDs and many small files.
+    read_concurrency: int = Field(2, ge=1, le=16)
+    # Upload cap in KiB/s (restic --limit-upload) for sites whose backup network is shared; None: no cap.
+    limit_upload_kib: int | None = Field(None, ge=64)
+    # systemd OnCalendar overriding the schedule derived from rpo_hours (must be at least as frequent).
+    schedule: str | None = Field(None, pattern=r"^[A-Za-z0-9*,./:~ -]{3,64}$")
+
+
 class Dataset(Strict):
     name: DatasetName
     host: str = Field(min_length=1)
@@ -111,6 +125,7 @@ class Dataset(Strict):
     rto_hours: int = Field(ge=1, le=8760)
     depends_on: list[str] = Field(default_factory=list)
     description: str = ""
+    backup: DatasetBackup = Field(default_factory=DatasetBackup)
 
 
 class Establishment(Strict):
