@@ -7,7 +7,7 @@ import json
 
 import pytest
 from buckets import ACCOUNT, REGION, add_policy_statement, create_compliant, lock_rule, policy
-from conftest import s3_client
+from moto_servers import s3_client
 
 from rempart.cli import main
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import yaml
-from conftest import ROOT, STACKS
+from pulumi_harness import ROOT, STACKS
 
 import pulumi
 from rempart.cli import main

@@ -6,7 +6,7 @@ import json
 import sys
 
 import pytest
-from conftest import PULUMI_DIR, STACKS
+from pulumi_harness import PULUMI_DIR, STACKS
 from pulumi_policy import ResourceValidationArgs, StackValidationArgs
 from pulumi_policy.policy import PolicyResource
 

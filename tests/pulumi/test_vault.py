@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ACCOUNT, STACKS
+from pulumi_harness import ACCOUNT, STACKS
 
 import pulumi
 from rempart.establishment import Establishment
@@ -193,7 +193,7 @@ def test_invalid_establishment_is_refused(mocks, tmp_path):
 
 def test_stack_files_point_at_the_inventories():
     import yaml
-    from conftest import PULUMI_DIR
+    from pulumi_harness import PULUMI_DIR
 
     for name, path in STACKS.items():
         config = yaml.safe_load((PULUMI_DIR / f"Pulumi.{name}.yaml").read_text())["config"]

@@ -1,0 +1,61 @@
+"""moto S3 servers on 127.0.0.1 for the offsite tests, and a movable clock for moto."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import time
+from typing import Any
+
+import boto3
+import moto.s3.models as s3_models
+import pytest
+
+REGION = "eu-west-3"
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+def s3_client(endpoint: str) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=REGION,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+
+
+class MotoClock:
+    """moto's notion of "now" (lock expiry, default retention, LastModified), movable by tests."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.offset = dt.timedelta()
+        real = s3_models.utcnow
+        monkeypatch.setattr(s3_models, "utcnow", lambda: real() + self.offset)
+
+    def advance(self, **delta: float) -> None:
+        self.offset += dt.timedelta(**delta)
+
+    def now(self) -> dt.datetime:
+        """The same moment, timezone-aware (for our code)."""
+        return s3_models.utcnow().replace(tzinfo=dt.UTC)
