@@ -10,11 +10,11 @@ from pathlib import Path
 from rempart import (
     documents,
     lab,
-    scaffold,
     offsite_outputs,
     offsite_recover,
     offsite_retention,
     offsite_verify,
+    scaffold,
     secrets,
 )
 from rempart.inventory import InventoryError, inventory_hosts, load_establishment_data
