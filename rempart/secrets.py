@@ -10,32 +10,17 @@ from typing import Any
 
 import yaml
 
-from rempart.establishment import Establishment
 from rempart.inventory import inventory_hosts, load_establishment_data
-from rempart.validation import SECRETS_VARIABLE, load_valid
+from rempart.validation import load_valid
+from rempart.vault_layout import (  # noqa: F401  (re-exported for callers of rempart.secrets)
+    DEGRADED_SECRETS_VARIABLE,
+    ED25519_PEM,
+    REPOSITORY_PASSWORDS,
+    REST_SERVER_PASSWORDS,
+    required_secrets,
+)
 
 VAULT_FILE = Path("group_vars/all/vault.yml")
-# HTTP password of each dataset's user on the backup server's rest-server (roles backup_server/backup_client):
-# the server hands it to the client for the duration of one job only.
-REST_SERVER_PASSWORDS = "vault_rest_server_passwords"
-# Degraded mode (roles degraded_export / degraded_station): the Ed25519 key signing the binder's manifest
-# (PEM, private; the stations only get its public half) and the passphrase encrypting the stations'
-# stored generations.
-DEGRADED_SECRETS_VARIABLE = "vault_degraded_mode"
-
-# Kinds of generated secret: None = random URL-safe token (256 bits).
-ED25519_PEM = "ed25519-pem"
-
-
-def required_secrets(establishment: Establishment) -> dict[str, dict[str, str | None]]:
-    """Variable -> key -> kind of secret (None: random token) that must be in the establishment's vault."""
-    needed: dict[str, dict[str, str | None]] = {
-        SECRETS_VARIABLE: {dataset.name: None for dataset in establishment.datasets},
-        REST_SERVER_PASSWORDS: {dataset.name: None for dataset in establishment.datasets},
-    }
-    if establishment.degraded_mode.export is not None:
-        needed[DEGRADED_SECRETS_VARIABLE] = {"signing_key": ED25519_PEM, "storage_passphrase": None}
-    return needed
 
 
 def generate_secret(kind: str | None) -> str:

@@ -12,9 +12,9 @@ from pydantic import BaseModel, ValidationError
 
 from rempart.dependencies import find_cycle
 from rempart.establishment import OFFSITE_MIN_RETENTION_DAYS, RETENTION_FLOOR, Establishment, Kind
+from rempart.vault_layout import required_secrets
 
 ROOT = "establishment"
-SECRETS_VARIABLE = "vault_repository_passwords"
 
 
 @dataclass(frozen=True)
@@ -94,11 +94,7 @@ def _datasets(data: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [d if isinstance(d, dict) else {} for d in datasets] if isinstance(datasets, list) else []
 
 
-def _cross_checks(
-    data: Mapping[str, Any],
-    inventory_hosts: Collection[str] | None,
-    secrets: Mapping[str, Any] | None,
-) -> list[Violation]:
+def _cross_checks(data: Mapping[str, Any], inventory_hosts: Collection[str] | None) -> list[Violation]:
     """Checks across fields, on the raw mapping so that they run even when a field is invalid."""
     violations: list[Violation] = []
     datasets = _datasets(data)
@@ -145,16 +141,6 @@ def _cross_checks(
                         f"unknown dataset {dependency!r}; known datasets: {', '.join(sorted(names))}",
                     )
                 )
-        stored = (secrets or {}).get(SECRETS_VARIABLE) or {}
-        if secrets is not None and isinstance(name, str) and not stored.get(name):
-            violations.append(
-                Violation(
-                    f"{SECRETS_VARIABLE}.{name}",
-                    "missing secret: add the repository password of this dataset to the "
-                    "establishment's vault (ansible-vault edit group_vars/all/vault.yml, "
-                    "or `rempart init-vault`)",
-                )
-            )
     graph = {
         str(d["name"]): [x for x in d.get("depends_on") or [] if x != d["name"]]
         for d in datasets
@@ -216,7 +202,23 @@ def validate(
         establishment = Establishment.model_validate(data)
     except ValidationError as error:
         violations = [Violation(_format_path(tuple(e["loc"])), _message(e)) for e in error.errors()]
-    return establishment, violations + _cross_checks(data, inventory_hosts, plain(secrets))
+    violations += _cross_checks(data, inventory_hosts)
+    if establishment is not None and secrets is not None:
+        violations += _missing_secrets(establishment, plain(secrets))
+    return establishment, violations
+
+
+def _missing_secrets(establishment: Establishment, secrets: Mapping[str, Any]) -> list[Violation]:
+    return [
+        Violation(
+            f"{variable}.{key}",
+            "missing secret: add it to the establishment's vault (ansible-vault edit group_vars/all/vault.yml) "
+            "or let `rempart init-vault` generate it",
+        )
+        for variable, keys in required_secrets(establishment).items()
+        for key in keys
+        if not (secrets.get(variable) or {}).get(key)
+    ]
 
 
 def load_valid(

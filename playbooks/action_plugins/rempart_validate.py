@@ -11,7 +11,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from rempart.validation import SECRETS_VARIABLE, validate
+from rempart.validation import validate
 
 
 class ActionModule(ActionBase):
@@ -27,7 +27,7 @@ class ActionModule(ActionBase):
         data = self._templar.template(raw) if raw is not None else None
         secrets = None
         if check_secrets:
-            secrets = {SECRETS_VARIABLE: self._templar.template(task_vars.get(SECRETS_VARIABLE) or {})}
+            secrets = {k: self._templar.template(v) for k, v in task_vars.items() if k.startswith("vault_")}
         hosts = task_vars.get("groups", {}).get("all", [])
         establishment, violations = validate(data, inventory_hosts=set(hosts), secrets=secrets)
         result["changed"] = False

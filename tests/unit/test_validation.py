@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -10,9 +11,13 @@ import pytest
 from rempart.dependencies import restore_order
 from rempart.inventory import inventory_hosts, load_establishment_data
 from rempart.validation import EstablishmentInvalid, load_valid, validate
+from rempart.vault_layout import required_secrets
 
 LAB_HOSTS = {"backup-01", "dpi-db-01", "files-01", "station-01"}
-SECRETS = {"vault_repository_passwords": {"dpi-postgresql": "x" * 20, "partages": "y" * 20}}
+SECRETS = {
+    "vault_repository_passwords": {"dpi-postgresql": "x" * 20, "partages": "y" * 20},
+    "vault_rest_server_passwords": {"dpi-postgresql": "z" * 20, "partages": "w" * 20},
+}
 
 Mutation = Callable[[dict[str, Any]], None]
 
@@ -164,11 +169,17 @@ def test_at_least_25_invalid_cases():
 
 
 def test_missing_secret_names_the_variable(establishment_data):
-    _, violations = validate(
-        establishment_data, LAB_HOSTS, {"vault_repository_passwords": {"partages": "p" * 20}}
-    )
+    secrets = copy.deepcopy(SECRETS)
+    del secrets["vault_repository_passwords"]["dpi-postgresql"]
+    _, violations = validate(establishment_data, LAB_HOSTS, secrets)
     assert [v.path for v in violations] == ["vault_repository_passwords.dpi-postgresql"]
     assert "ansible-vault edit" in violations[0].message
+
+
+def test_every_required_secret_is_checked(establishment_data):
+    _, violations = validate(establishment_data, LAB_HOSTS, {})
+    needed = required_secrets(load_valid(establishment_data))
+    assert {v.path for v in violations} == {f"{var}.{key}" for var, keys in needed.items() for key in keys}
 
 
 def test_not_a_mapping_is_rejected():
