@@ -1,0 +1,310 @@
+#!/usr/bin/python3
+"""Rempart degraded-mode station (role degraded_station): fetch the latest binder from the export host
+(read-only SFTP, initiated by the station), verify its signature and checksums BEFORE anything else,
+store it encrypted as a new generation (keep N), and publish the decrypted copy in RAM (/run) for the
+local read-only web server. Standard library + openssh-client + openssl.
+
+    rempart_degraded_station.py --config /etc/rempart/degraded-station.json fetch     # timer
+    rempart_degraded_station.py --config ... restore     # boot: publish the newest stored good generation
+    rempart_degraded_station.py --config ... list        # stored generations
+
+A failed fetch or a rejected binder leaves the current copy untouched, logs an error to the journal,
+sets rempart_degraded_station_fetch_success 0 and exits non-zero (the unit fails).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+GENERATION = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
+BINDER_FILES = ("index.html", "binder.json")
+MANIFEST = "MANIFEST.sha256"
+SIGNATURE = "MANIFEST.sha256.sig"
+ALL_FILES = {*BINDER_FILES, MANIFEST, SIGNATURE}
+MAX_FILE_BYTES = 256 * 1024 * 1024
+
+
+class Rejected(Exception):
+    """The fetched binder failed verification: it must not replace the current copy."""
+
+
+def log(level: int, message: str) -> None:
+    # <N> prefix: journald priority (3 = err, 4 = warning, 6 = info)
+    print(f"<{level}>rempart-degraded-station: {message}", file=sys.stderr, flush=True)
+
+
+class Station:
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.state = Path(config["state_dir"])
+        self.stored = self.state / "generations"
+        self.serve = Path(config["serve_dir"])
+        self.current = self.serve / "current"
+        self.passphrase = Path(config["passphrase_file"])
+
+    # ---------- verification -------------------------------------------------------------------------
+    def verify(self, folder: Path, expected: str | None = None) -> dict[str, Any]:
+        """Signature first, then every checksum, then the metadata. Raises Rejected."""
+        present = {p.name for p in folder.iterdir()}
+        if present != ALL_FILES:
+            raise Rejected(f"unexpected file set {sorted(present)}; expected {sorted(ALL_FILES)}")
+        for name in ALL_FILES:
+            path = folder / name
+            if path.is_symlink() or not path.is_file() or path.stat().st_size > MAX_FILE_BYTES:
+                raise Rejected(f"{name}: not a regular file of sane size")
+        signature = subprocess.run(
+            ["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", self.config["public_key"], "-rawin",
+             "-in", str(folder / MANIFEST), "-sigfile", str(folder / SIGNATURE)],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if signature.returncode != 0 or "Signature Verified Successfully" not in signature.stdout:
+            raise Rejected("manifest signature does not verify with the establishment's public key")
+        listed: dict[str, str] = {}
+        for line in (folder / MANIFEST).read_text(encoding="utf-8").splitlines():
+            digest, _, name = line.partition("  ")
+            listed[name] = digest
+        if set(listed) != set(BINDER_FILES):
+            raise Rejected(f"manifest lists {sorted(listed)}; expected {sorted(BINDER_FILES)}")
+        for name, digest in listed.items():
+            actual = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+            if actual != digest:
+                raise Rejected(
+                    f"{name}: checksum {actual[:16]}… differs from the signed manifest {digest[:16]}…"
+                )
+        meta = json.loads((folder / "binder.json").read_text(encoding="utf-8"))
+        if expected is not None and meta.get("generation") != expected:
+            raise Rejected(
+                f"binder.json says generation {meta.get('generation')!r}, the outbox said {expected!r}"
+            )
+        if str(meta.get("finess")) != str(self.config["finess"]):
+            raise Rejected(
+                f"binder of FINESS {meta.get('finess')}, this station belongs to {self.config['finess']}"
+            )
+        return meta
+
+    # ---------- encrypted storage ----------------------------------------------------------------------
+    def stored_generations(self) -> list[str]:
+        if not self.stored.is_dir():
+            return []
+        names = [p.name.removesuffix(".tar.enc") for p in self.stored.glob("*.tar.enc")]
+        return sorted(n for n in names if GENERATION.match(n))
+
+    def store(self, folder: Path, generation: str) -> None:
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as archive:
+            for name in sorted(ALL_FILES):
+                archive.add(folder / name, arcname=name)
+        self.stored.mkdir(parents=True, exist_ok=True, mode=0o700)
+        target = self.stored / f"{generation}.tar.enc"
+        temporary = self.stored / f".{generation}.tar.enc.tmp"
+        subprocess.run(
+            ["openssl", "enc", "-aes-256-cbc", "-pbkdf2", "-iter", "200000", "-md", "sha256", "-salt",
+             "-pass", f"file:{self.passphrase}", "-out", str(temporary)],
+            input=buffer.getvalue(), check=True, capture_output=True,
+        )  # fmt: skip
+        temporary.chmod(0o600)
+        temporary.rename(target)
+        keep = int(self.config["generations"])
+        for old in self.stored_generations()[:-keep]:
+            (self.stored / f"{old}.tar.enc").unlink()
+
+    def unpack(self, generation: str, into: Path) -> None:
+        decrypted = subprocess.run(
+            ["openssl", "enc", "-d", "-aes-256-cbc", "-pbkdf2", "-iter", "200000", "-md", "sha256",
+             "-pass", f"file:{self.passphrase}", "-in", str(self.stored / f"{generation}.tar.enc")],
+            check=False, capture_output=True,
+        )  # fmt: skip
+        if decrypted.returncode != 0:
+            raise Rejected(f"stored generation {generation} does not decrypt")
+        with tarfile.open(fileobj=io.BytesIO(decrypted.stdout)) as archive:
+            for member in archive.getmembers():
+                if member.name not in ALL_FILES or not member.isfile():
+                    raise Rejected(f"stored generation {generation}: unexpected member {member.name!r}")
+                data = archive.extractfile(member)
+                assert data is not None
+                (into / member.name).write_bytes(data.read())
+
+    # ---------- publication (RAM, read by the web server) ----------------------------------------------
+    def current_generation(self) -> str | None:
+        try:
+            meta = json.loads((self.current / "binder.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return meta.get("generation")
+
+    def publish(self, folder: Path, generation: str) -> None:
+        self.serve.mkdir(parents=True, exist_ok=True)
+        target = self.serve / f"gen-{generation}"
+        if target.exists():
+            shutil.rmtree(target)
+        staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=self.serve))
+        for name in ALL_FILES:
+            shutil.copyfile(folder / name, staging / name)
+            (staging / name).chmod(0o444)
+        staging.chmod(0o555)
+        staging.rename(target)
+        link = self.serve / ".current.tmp"
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        link.symlink_to(target.name)
+        link.rename(self.current)  # atomic switch
+        for old in self.serve.iterdir():
+            if old.is_dir() and not old.is_symlink() and old.name != target.name:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def restore(self) -> str | None:
+        """Publish the newest stored generation that decrypts and verifies (boot, or lost /run)."""
+        for generation in reversed(self.stored_generations()):
+            with tempfile.TemporaryDirectory(dir=self.state) as temporary:
+                folder = Path(temporary)
+                try:
+                    self.unpack(generation, folder)
+                    self.verify(folder, generation)
+                except (Rejected, OSError, tarfile.TarError) as error:
+                    log(3, f"stored generation {generation} skipped: {error}")
+                    continue
+                self.publish(folder, generation)
+                log(6, f"published stored generation {generation}")
+                return generation
+        return None
+
+    # ---------- fetch ----------------------------------------------------------------------------------
+    def sftp(self, commands: str) -> None:
+        config = self.config
+        result = subprocess.run(
+            ["sftp", "-q", "-b", "-", "-i", config["ssh_key"], "-P", str(config["export_port"]),
+             "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
+             "-o", f"UserKnownHostsFile={config['known_hosts']}", "-o", "ConnectTimeout=15",
+             "-o", "ServerAliveInterval=10", "-o", "ServerAliveCountMax=3",
+             f"{config['fetch_user']}@{config['export_address']}"],
+            input=commands, text=True, capture_output=True, check=False, timeout=600,
+        )  # fmt: skip
+        if result.returncode != 0:
+            detail = (result.stderr or result.stdout).strip().splitlines()
+            raise ConnectionError(f"sftp to {config['export_address']} failed: {' / '.join(detail[-3:])}")
+
+    def fetch(self) -> tuple[str, str]:
+        """Returns (status, generation): status is 'new' or 'unchanged'. Raises on failure/rejection."""
+        incoming = self.state / "incoming"
+        shutil.rmtree(incoming, ignore_errors=True)
+        incoming.mkdir(mode=0o700)
+        self.sftp(f"get generations/LATEST {incoming}/LATEST\n")
+        generation = (incoming / "LATEST").read_text(encoding="utf-8").strip()
+        if not GENERATION.match(generation):
+            raise Rejected(f"LATEST names {generation!r}, not a generation")
+        current = self.current_generation()
+        stored = self.stored_generations()
+        if current == generation or (stored and stored[-1] == generation):
+            return "unchanged", generation
+        newest = max(filter(None, [current, *(stored[-1:])]), default=None)
+        if newest and generation < newest:
+            raise Rejected(f"outbox offers {generation}, older than {newest} already held (replay refused)")
+        folder = incoming / generation
+        folder.mkdir()
+        self.sftp(
+            "".join(f"get generations/{generation}/{name} {folder}/{name}\n" for name in sorted(ALL_FILES))
+        )
+        self.verify(folder, generation)  # before anything replaces the current copy
+        self.store(folder, generation)
+        self.publish(folder, generation)
+        shutil.rmtree(incoming, ignore_errors=True)
+        return "new", generation
+
+
+def write_metrics(path: str | None, values: dict[str, float]) -> None:
+    if not path:
+        return
+    target = Path(path)
+    text = "".join(
+        f"# TYPE rempart_degraded_station_{name} gauge\nrempart_degraded_station_{name} {value}\n"
+        for name, value in values.items()
+    )
+    temporary = target.with_name(f".{target.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    temporary.chmod(0o644)
+    temporary.rename(target)
+
+
+def read_metrics(path: str | None) -> dict[str, float]:
+    values: dict[str, float] = {}
+    if path and Path(path).exists():
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.startswith("rempart_degraded_station_"):
+                name, _, value = line.partition(" ")
+                values[name.removeprefix("rempart_degraded_station_")] = float(value)
+    return values
+
+
+def cutoff_of(station: Station) -> float | None:
+    try:
+        meta = json.loads((station.current / "binder.json").read_text(encoding="utf-8"))
+        return dt.datetime.fromisoformat(meta["cutoff_iso"].replace("Z", "+00:00")).timestamp()
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def command_fetch(station: Station) -> int:
+    config = station.config
+    metrics = read_metrics(config.get("metrics_file"))
+    status = 0
+    if station.current_generation() is None:
+        station.restore()
+    try:
+        outcome, generation = station.fetch()
+        log(6, f"fetch ok: generation {generation} ({outcome})")
+        metrics |= {"fetch_success": 1, "last_success_timestamp_seconds": int(time.time())}
+    except Rejected as error:
+        log(3, f"ALERT binder REJECTED, current copy kept: {error}")
+        metrics |= {"fetch_success": 0, "rejected": 1, "last_failure_timestamp_seconds": int(time.time())}
+        status = 2
+    except (ConnectionError, OSError, subprocess.SubprocessError) as error:
+        log(3, f"ALERT fetch FAILED, current copy kept: {error}")
+        metrics |= {"fetch_success": 0, "last_failure_timestamp_seconds": int(time.time())}
+        status = 1
+    else:
+        metrics["rejected"] = 0
+    cutoff = cutoff_of(station)
+    limit = float(config["staleness_limit_hours"]) * 3600
+    stale = cutoff is None or time.time() - cutoff > limit
+    metrics |= {
+        "current_cutoff_timestamp_seconds": int(cutoff or 0),
+        "stale": int(stale),
+        "generations_stored": len(station.stored_generations()),
+    }
+    if stale:
+        log(3, "ALERT the current binder is older than the staleness limit (or absent)")
+    write_metrics(config.get("metrics_file"), metrics)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Rempart degraded-mode station")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("action", choices=("fetch", "restore", "list"))
+    args = parser.parse_args(argv)
+    station = Station(json.loads(Path(args.config).read_text(encoding="utf-8")))
+    if args.action == "fetch":
+        return command_fetch(station)
+    if args.action == "restore":
+        return 0 if station.restore() else 1
+    current = station.current_generation()
+    for generation in station.stored_generations():
+        print(f"{generation}{'  (current)' if generation == current else ''}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
