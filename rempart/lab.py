@@ -106,7 +106,7 @@ def up(lab: Lab) -> None:
         _podman(
             "run", "-d", "--name", host.name, "--hostname", host.name,
             "--network", lab.network, "--ip", host.address,
-            "--systemd=always", "--cap-add", "SYS_ADMIN",
+            "--systemd=always", "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
             "-v", f"{public_key}:/root/.ssh/authorized_keys:ro",
             "--label", f"rempart.lab={lab.network}", IMAGE,
         )  # fmt: skip
