@@ -179,12 +179,12 @@ def job(name: str) -> int:
     if manifest:
         manifest.start()
     stall = float(config.get("stall_seconds", 300))
-    progress = {"mark": None, "at": time.monotonic()}
+    progress: dict[str, Any] = {"mark": None, "at": time.monotonic(), "saved": False}
 
     def watchdog() -> None:
-        while process.poll() is None:
+        while process.poll() is None and not progress["saved"]:
             time.sleep(1)
-            if time.monotonic() - progress["at"] > stall and process.poll() is None:
+            if time.monotonic() - progress["at"] > stall and process.poll() is None and not progress["saved"]:
                 reason.append(f"no progress for {stall:.0f} s (repository unreachable or full)")
                 process.terminate()
                 return
@@ -204,6 +204,7 @@ def job(name: str) -> int:
                 progress.update(mark=mark, at=time.monotonic())
         elif kind == "summary":
             summary = record
+            progress["saved"] = True  # the snapshot is stored: restic is only exiting
         elif kind in ("error", "exit_error"):
             errors.append(str(record.get("message") or record.get("error", {}).get("message", "")))
     rc = process.wait()
