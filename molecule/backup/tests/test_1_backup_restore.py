@@ -45,8 +45,12 @@ def _sums(host, command):
 
 
 def test_file_restore_is_byte_identical(lab):
-    lab.server.check_output("rm -rf /tmp/restore && rempart-backup-admin restic partages restore latest --target /tmp/restore")
-    restored = _sums(lab.server, "cd /tmp/restore && find srv -type f -exec sha256sum {} + | sed 's#  srv#  /srv#'")
+    lab.server.check_output(
+        "rm -rf /tmp/restore && rempart-backup-admin restic partages restore latest --target /tmp/restore"
+    )
+    restored = _sums(
+        lab.server, "cd /tmp/restore && find srv -type f -exec sha256sum {} + | sed 's#  srv#  /srv#'"
+    )
     original = _sums(lab.files, "find /srv/partages -type f ! -name '*.tmp' -exec sha256sum {} +")
     assert restored == original and len(original) >= 100
     assert not any(path.endswith(".tmp") for path in restored)  # excludes honoured
@@ -91,7 +95,9 @@ def test_client_cannot_reach_the_server_outside_a_job(lab):
     listening = lab.files.run("ss -Hltn").stdout
     assert "127.0.0.1:18101" not in listening and "127.0.0.1:18102" not in listening
     # root on the client holds no key the server accepts
-    login = lab.files.run("ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=5 rempart@10.89.62.10 true")
+    login = lab.files.run(
+        "ssh -o BatchMode=yes -o StrictHostKeyChecking=no -o ConnectTimeout=5 rempart@10.89.62.10 true"
+    )
     assert login.rc != 0
     # and the job key's forced command runs nothing but a declared dataset's job
     assert "command=" in lab.files.file("/var/lib/rempart-backup/.ssh/authorized_keys").content_string
@@ -101,12 +107,14 @@ def test_client_cannot_reach_the_server_outside_a_job(lab):
 
 def test_secrets_never_appear_in_the_converge_output():
     log = os.path.join(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "ansible.log")
-    text = open(log, encoding="utf-8").read()
+    with open(log, encoding="utf-8") as handle:
+        text = handle.read()
     assert "backup_server" in text  # the log does hold the converge
     import yaml
 
     scenario = os.environ["MOLECULE_SCENARIO_DIRECTORY"]
-    vault = yaml.safe_load(open(f"{scenario}/inventory/group_vars/all/vault.yml", encoding="utf-8"))
+    with open(f"{scenario}/inventory/group_vars/all/vault.yml", encoding="utf-8") as handle:
+        vault = yaml.safe_load(handle)
     for variable in vault.values():
         for value in variable.values():
             assert value not in text, f"a vault value leaked into the converge output ({FILES})"

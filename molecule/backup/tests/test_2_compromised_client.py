@@ -37,7 +37,9 @@ def test_root_on_the_client_cannot_delete_overwrite_or_read_others(lab):
     pid = lab.wait_client_restic()
     env = _stolen_environment(lab, pid)
     # the job runs niced and CPU-capped in a transient sandboxed unit
-    props = lab.files.run("systemctl show rempart-backup-job-imagerie -p Nice -p CPUQuotaPerSecUSec -p ProtectSystem").stdout
+    props = lab.files.run(
+        "systemctl show rempart-backup-job-imagerie -p Nice -p CPUQuotaPerSecUSec -p ProtectSystem"
+    ).stdout
     assert "Nice=10" in props and "ProtectSystem=strict" in props and "CPUQuotaPerSecUSec=1s" in props
     assert env["RESTIC_REST_USERNAME"] == "imagerie"
     port = PORTS["imagerie"]
@@ -48,12 +50,17 @@ def test_root_on_the_client_cannot_delete_overwrite_or_read_others(lab):
     # HTTP DELETE of a snapshot, of the config, of a key: refused by the append-only server
     assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/snapshots/{victim}") == "403"
     assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/config") == "403"
-    keys = lab.files.check_output(f"curl -s {auth} -H 'Accept: application/vnd.x.restic.rest.v2' {base}/imagerie/keys/")
+    keys = lab.files.check_output(
+        f"curl -s {auth} -H 'Accept: application/vnd.x.restic.rest.v2' {base}/imagerie/keys/"
+    )
     key = keys.split('"name":"')[1].split('"')[0]
     assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/keys/{key}") == "403"
     # overwrite an existing file: refused
     assert lab.files.check_output(f"{curl} -X POST --data-binary garbage {base}/imagerie/config") == "403"
-    assert lab.files.check_output(f"{curl} -X POST --data-binary garbage {base}/imagerie/snapshots/{victim}") == "403"
+    assert (
+        lab.files.check_output(f"{curl} -X POST --data-binary garbage {base}/imagerie/snapshots/{victim}")
+        == "403"
+    )
     # another client's repository: refused with these credentials (private repositories)
     assert lab.files.check_output(f"{curl} {base}/partages/config") in ("401", "403")
     assert lab.files.check_output(f"{curl} {base}/dpi-postgresql/config") in ("401", "403")
@@ -76,7 +83,7 @@ def test_encryption_like_rewrite_triggers_anomaly_and_prune_hold(lab):
     # ransomware: most files rewritten with random bytes
     lab.files.check_output(
         "find /srv/partages -type f -name 'doc-*' | awk 'NR % 10 != 0' | "
-        "while read f; do head -c 20000 /dev/urandom > \"$f\"; done"
+        'while read f; do head -c 20000 /dev/urandom > "$f"; done'
     )
     count = len(lab.snapshots("partages"))
     assert lab.job("partages") == 2  # the snapshot is stored, the unit fails loudly
@@ -91,7 +98,9 @@ def test_encryption_like_rewrite_triggers_anomaly_and_prune_hold(lab):
     assert lab.metric("rempart_retention_skipped_hold", "partages") == 1
     assert len(lab.snapshots("partages")) == count + 1
     # explicit admin action clears it
-    lab.server.check_output("rempart-backup-admin clear-hold partages --by test --reason 'drill: files restored'")
+    lab.server.check_output(
+        "rempart-backup-admin clear-hold partages --by test --reason 'drill: files restored'"
+    )
     assert not lab.server.file("/var/lib/rempart/holds/partages.json").exists
     assert lab.metric("rempart_prune_hold", "partages") == 0
 
@@ -108,7 +117,9 @@ def test_forged_time_snapshots_never_make_retention_drop_a_real_one(lab):
     finally:
         lab.files.check_output("mv /usr/bin/restic.real /usr/bin/restic")
     planted = lab.ids("partages") - before
-    assert len(planted) == 51, f"expected 51 new snapshots, got {len(planted)} in {time.time() - started:.0f} s"
+    assert len(planted) == 51, (
+        f"expected 51 new snapshots, got {len(planted)} in {time.time() - started:.0f} s"
+    )
     claimed = sorted(s["time"][:4] for s in lab.snapshots("partages") if s["id"] in planted)
     assert claimed[0] < "2000" and claimed[-1] > "2050"
     hold = lab.server.file("/var/lib/rempart/holds/partages.json").content_string

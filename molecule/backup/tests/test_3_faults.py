@@ -17,7 +17,9 @@ def _failed_and_reported(lab, rc: int) -> None:
 
 
 def _recovered(lab) -> None:
-    assert lab.job("imagerie") == 0, lab.server.run("journalctl -u rempart-backup@imagerie -n 20 --no-pager").stdout
+    assert lab.job("imagerie") == 0, lab.server.run(
+        "journalctl -u rempart-backup@imagerie -n 20 --no-pager"
+    ).stdout
     assert lab.metric("rempart_backup_last_run_success", "imagerie") == 1
     assert lab.metric("rempart_backup_consecutive_failures", "imagerie") == 0
 
@@ -31,7 +33,10 @@ def test_repository_service_stopped_mid_job(lab):
     try:
         rc = lab.wait_job("imagerie", timeout=90)
         _failed_and_reported(lab, rc)
-        assert "repository service stopped" in lab.server.run("journalctl -u rempart-backup@imagerie -n 5").stdout
+        assert (
+            "repository service stopped"
+            in lab.server.run("journalctl -u rempart-backup@imagerie -n 5").stdout
+        )
     finally:
         lab.server.check_output("systemctl start rempart-rest-server.service")
     _recovered(lab)
@@ -49,7 +54,12 @@ def test_network_cut_mid_job(lab):
     finally:
         assert podman("network", "connect", "--ip", "10.89.62.22", NETWORK, FILES).returncode == 0
     for _ in range(30):  # the client comes back on the same address
-        if lab.server.run("python3 -c 'import socket; socket.create_connection((\"10.89.62.22\", 22), 2)'").rc == 0:
+        if (
+            lab.server.run(
+                "python3 -c 'import socket; socket.create_connection((\"10.89.62.22\", 22), 2)'"
+            ).rc
+            == 0
+        ):
             break
         time.sleep(1)
     _recovered(lab)
@@ -82,13 +92,19 @@ def test_corrupted_pack_is_found_by_the_check_job(lab):
         text = lab.server.check_output(f"rempart-backup-admin restic imagerie cat index {index} --no-lock")
         indexed |= {p["id"] for p in json.loads(text)["packs"]}
     sizes = lab.server.check_output("find /srv/rempart/repos/imagerie/data -type f -printf '%s %p\\n'")
-    pack = max((int(s), p) for s, p in (line.split() for line in sizes.splitlines()) if p.rsplit("/", 1)[1] in indexed)[1]
+    pack = max(
+        (int(s), p)
+        for s, p in (line.split() for line in sizes.splitlines())
+        if p.rsplit("/", 1)[1] in indexed
+    )[1]
     lab.server.check_output(f"cp -a {pack} /root/pack.bak")
     lab.server.check_output(f"dd if=/dev/urandom of={pack} bs=4096 count=1 seek=100 conv=notrunc status=none")
     try:
         assert lab.server.run("systemctl start rempart-check@imagerie.service").rc != 0
         assert lab.metric("rempart_check_success", "imagerie") == 0
-        assert "check of imagerie FAILED" in lab.server.run("journalctl -u rempart-check@imagerie -n 20").stdout
+        assert (
+            "check of imagerie FAILED" in lab.server.run("journalctl -u rempart-check@imagerie -n 20").stdout
+        )
     finally:  # recovery: the pack comes back from a copy (offsite / offline in production)
         lab.server.check_output(f"cp -a /root/pack.bak {pack}")
     lab.server.run("systemctl reset-failed rempart-check@imagerie.service")

@@ -277,7 +277,10 @@ def diff_stats(config: dict[str, Any], name: str, previous: str | None, current:
         listing = restic(config, name, "ls", "--json", "--no-lock", current).stdout.splitlines()
         files = [json.loads(line) for line in listing if line.startswith("{")]
         paths = [f["path"] for f in files if f.get("type") == "file"]
-        summary = json.loads(restic(config, name, "cat", "snapshot", "--no-lock", current).stdout).get("summary") or {}
+        summary = (
+            json.loads(restic(config, name, "cat", "snapshot", "--no-lock", current).stdout).get("summary")
+            or {}
+        )
         return {"first": True, "added_files": len(paths), "changed_files": 0, "removed_files": 0,
                 "added_bytes": int(summary.get("data_added", 0)), "touched": paths}  # fmt: skip
     lines = restic(config, name, "diff", "--json", "--no-lock", previous, current).stdout.splitlines()
