@@ -24,12 +24,23 @@ CHROMIUM_FLAGS = [
 ]
 
 
+SEARCH_TIMING = """(query) => {
+  const input = document.getElementById("recherche");
+  const started = performance.now();
+  input.value = query;
+  input.dispatchEvent(new Event("input"));
+  void document.body.offsetHeight;  // force the layout of the results
+  return performance.now() - started;
+}"""
+
+
 @dataclass
 class BinderCheck:
     cutoff_text: str = ""
     found_by_name: list[str] = field(default_factory=list)
     found_by_number: list[str] = field(default_factory=list)
-    search_seconds: float = 0.0
+    search_seconds: float = 0.0  # in the page, real clock: input event → results in the DOM, laid out
+    search_roundtrip_seconds: float = 0.0  # Playwright fill → selector seen (includes the driver's latency)
     banner_fresh: bool = True
     banner_after_limit: str = ""
     banner_reloaded_late: str = ""
@@ -90,7 +101,7 @@ def check_binder(binder: Path, meta: dict, out: Path) -> BinderCheck:
             started = time.monotonic()
             page.fill("#recherche", f"{patient[1].lower()} {patient[2]}")
             page.wait_for_selector(f'#resultats a[href="#p-{patient[0]}"]', timeout=5000)
-            result.search_seconds = time.monotonic() - started
+            result.search_roundtrip_seconds = time.monotonic() - started
             result.found_by_name = page.locator("#resultats li").all_inner_texts()
 
             page.fill("#recherche", patient[0])
@@ -107,6 +118,13 @@ def check_binder(binder: Path, meta: dict, out: Path) -> BinderCheck:
             page.locator("#perime").wait_for(state="visible", timeout=5000)
             result.banner_after_limit = page.locator("#perime").inner_text()
             page.screenshot(path=str(out / "binder-stale.png"))
+
+            # search speed on a page with the real clock (the fake clock also fakes performance.now)
+            timing = context.new_page()
+            timing.on("request", lambda request: result.requests.append(request.url))
+            timing.goto(url)
+            result.search_seconds = timing.evaluate(SEARCH_TIMING, f"{patient[1]} {patient[2][:3]}") / 1000
+            timing.close()
 
             # and a copy opened late shows it at once
             late = context.new_page()
@@ -129,7 +147,8 @@ def assert_binder_works(binder: Path, meta: dict, out: Path) -> BinderCheck:
     assert any(patient[1] in line and patient[2] in line for line in result.found_by_number), (
         result.found_by_number
     )
-    assert result.search_seconds < 1.0, f"search took {result.search_seconds:.2f} s"
+    assert result.search_seconds < 0.5, f"search took {result.search_seconds:.2f} s in the page"
+    assert result.search_roundtrip_seconds < 5, f"search seen after {result.search_roundtrip_seconds:.2f} s"
     assert "PÉRIMÉE" in result.banner_after_limit and meta["cutoff_local"] in result.banner_after_limit
     assert "PÉRIMÉE" in result.banner_reloaded_late
     url = binder.resolve().as_uri()

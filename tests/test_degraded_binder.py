@@ -58,5 +58,5 @@ def test_real_chromium_finds_patients_offline_and_shows_staleness(binder: Path, 
     meta = json.loads((copy / "binder.json").read_text())
     result = assert_binder_works(copy / "index.html", meta, tmp_path)
     print(
-        f"chromium: search answered in {result.search_seconds * 1000:.0f} ms; screenshot {result.screenshot}"
+        f"chromium: search answered in {result.search_seconds * 1000:.0f} ms in the page ({result.search_roundtrip_seconds * 1000:.0f} ms seen by Playwright); screenshot {result.screenshot}"
     )
