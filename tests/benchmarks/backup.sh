@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Benchmark of the deployed backup path (issue 3): a server-initiated job through the SSH tunnel into the
+# append-only REST repository, against `tar | zstd -T0` (the compressing-copy limit) and `cp -a`, on the same
+# generated hospital-like dataset, in one run, alternating baselines and jobs so that load noise cancels.
+#   SIZE=3000 tests/benchmarks/backup.sh        # MiB of generated data (default 3000; SIZE=500 for a quick run)
+#   KEEP=1 ...                                   # leave the benchmark lab running afterwards
+# Needs the lab image (lab/build-image.sh) and lab/host-setup.sh. Prints times, MiB/s, ratios, CPU and memory.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+inventory=$root/tests/benchmarks/backup-inventory
+export PATH=$root/.venv/bin:$PATH
+SIZE=${SIZE:-3000}
+server=bb-backup-01
+client=bb-files-01
+datasets=(bench-sql bench-dicom bench-docs)
+
+down() { [ "${KEEP:-0}" = 1 ] || rempart lab down --inventory "$inventory" >/dev/null; }
+trap down EXIT
+drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
+# measure CONTAINER COMMAND -> "wall_s cpu_s maxrss_kib rc" (rusage of the command's children)
+measure() {
+  podman exec "$1" python3 -c '
+import resource, subprocess, sys, time
+t = time.monotonic(); r = subprocess.run(sys.argv[1], shell=True, executable="/bin/bash")
+u = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{time.monotonic() - t:.2f} {u.ru_utime + u.ru_stime:.2f} {u.ru_maxrss} {r.returncode}")' "$2"
+}
+# jobs: start each dataset's job unit on the server, as its timer would; client CPU/RSS from the ledger
+run_jobs() {
+  local wall=0 cpu=0 rss=0 line
+  for d in "${datasets[@]}"; do
+    line=$(measure "$server" "systemctl start rempart-backup@$d.service")
+    [ "$(echo "$line" | cut -d' ' -f4)" = 0 ] || { echo "job $d failed" >&2; podman exec "$server" journalctl -u "rempart-backup@$d" -n 20 >&2; exit 1; }
+    wall=$(echo "$wall + $(echo "$line" | cut -d' ' -f1)" | bc)
+    read -r c r < <(podman exec "$server" python3 -c '
+import json, sys
+e = [json.loads(l) for l in open(f"/var/lib/rempart/ledger/{sys.argv[1]}.jsonl") if l.strip()][-1]
+print(e["client"]["cpu_seconds"], e["client"]["max_rss_kib"])' "$d")
+    cpu=$(echo "$cpu + $c" | bc); rss=$(( r > rss ? r : rss ))
+  done
+  echo "$wall $cpu $rss 0"
+}
+mibs() { echo "scale=1; $1 / $2" | bc; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+
+echo "== lab up, converge (roles backup_server + backup_client)"
+rempart lab up --inventory "$inventory" >/dev/null
+(cd "$root" && ansible-playbook -i "$inventory" tests/benchmarks/backup-converge.yml >/tmp/rempart-bench-converge.log) \
+  || { tail -30 /tmp/rempart-bench-converge.log; exit 1; }
+echo "== generating ${SIZE} MiB of hospital-like data on $client"
+podman cp "$root/tests/benchmarks/backup-generate.py" "$client:/usr/local/bin/backup-generate.py"
+podman exec "$client" sh -c "rm -rf /srv/bench /var/tmp/b && python3 /usr/local/bin/backup-generate.py /srv/bench $SIZE"
+bytes=$(podman exec "$client" du -sb /srv/bench | cut -f1)
+mib=$(echo "scale=1; $bytes / 1048576" | bc)
+files=$(podman exec "$client" sh -c 'find /srv/bench -type f | wc -l')
+echo "   $mib MiB in $files files (sql / dicom / docs: $(podman exec "$client" sh -c 'du -sm /srv/bench/* | cut -f1 | paste -sd/'))"
+podman exec "$client" mkdir -p /var/tmp/b
+
+drop_caches; tz1=$(measure "$client" "tar -C /srv/bench -cf - . | zstd -T0 -q -o /var/tmp/b/bench.tar.zst")
+zst=$(podman exec "$client" stat -c %s /var/tmp/b/bench.tar.zst); podman exec "$client" rm -f /var/tmp/b/bench.tar.zst
+drop_caches; full=$(run_jobs)
+drop_caches; cp1=$(measure "$client" "cp -a /srv/bench /var/tmp/b/copy"); podman exec "$client" rm -rf /var/tmp/b/copy
+drop_caches; restore=$(measure "$server" "rm -rf /var/tmp/r; for d in ${datasets[*]}; do rempart-backup-admin restic \$d restore latest --target /var/tmp/r --quiet || exit 1; done")
+restored=$(podman exec "$server" du -sb /var/tmp/r/srv/bench | cut -f1); podman exec "$server" rm -rf /var/tmp/r
+drop_caches; tz2=$(measure "$client" "tar -C /srv/bench -cf - . | zstd -T0 -q -o /var/tmp/b/bench.tar.zst"); podman exec "$client" rm -f /var/tmp/b/bench.tar.zst
+drop_caches; cp2=$(measure "$client" "cp -a /srv/bench /var/tmp/b/copy"); podman exec "$client" rm -rf /var/tmp/b/copy
+podman exec "$client" python3 /usr/local/bin/backup-generate.py /srv/bench 0 change 2
+drop_caches; incr=$(run_jobs)
+repo=$(podman exec "$server" du -sb /srv/rempart/repos | cut -f1)
+
+f() { echo "$1" | cut -d' ' -f"$2"; }
+tz=$(echo "scale=2; ($(f "$tz1" 1) + $(f "$tz2" 1)) / 2" | bc); cp=$(echo "scale=2; ($(f "$cp1" 1) + $(f "$cp2" 1)) / 2" | bc)
+echo
+echo "== results: $mib MiB, $files files, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-40s %8s %9s %9s %10s\n' "step" "time s" "MiB/s" "CPU s" "max RSS MiB"
+printf '%-40s %8s %9s %9s %10s\n' "tar | zstd -T0 (mean of 2)" "$tz" "$(mibs "$mib" "$tz")" "$(f "$tz1" 2)" "$(( $(f "$tz1" 3) / 1024 ))"
+printf '%-40s %8s %9s %9s %10s\n' "cp -a (mean of 2)" "$cp" "$(mibs "$mib" "$cp")" "$(f "$cp1" 2)" "$(( $(f "$cp1" 3) / 1024 ))"
+printf '%-40s %8s %9s %9s %10s\n' "rempart full backup (pull, 3 jobs)" "$(f "$full" 1)" "$(mibs "$mib" "$(f "$full" 1)")" "$(f "$full" 2)" "$(( $(f "$full" 3) / 1024 ))"
+printf '%-40s %8s %9s %9s %10s\n' "rempart incremental after 2 % change" "$(f "$incr" 1)" "$(mibs "$mib" "$(f "$incr" 1)")" "$(f "$incr" 2)" "$(( $(f "$incr" 3) / 1024 ))"
+printf '%-40s %8s %9s %9s %10s\n' "rempart full restore (server, local)" "$(f "$restore" 1)" "$(mibs "$mib" "$(f "$restore" 1)")" "$(f "$restore" 2)" "$(( $(f "$restore" 3) / 1024 ))"
+echo
+echo "full backup / tar|zstd : $(ratio "$(f "$full" 1)" "$tz")   (target <= 1.6)"
+echo "restore / cp -a        : $(ratio "$(f "$restore" 1)" "$cp")   (target <= 1.3)"
+echo "incremental / full     : $(ratio "$(f "$incr" 1)" "$(f "$full" 1)")"
+echo "repository / data      : $(ratio "$repo" "$bytes")   (tar.zst / data: $(ratio "$zst" "$bytes"))"
+echo "restored bytes == data : $([ "$restored" = "$bytes" ] && echo yes || echo "NO ($restored vs $bytes)")"
+echo "(jobs: client CPU quota $(grep -h cpu_quota "$inventory"/group_vars/all/lab.yml | cut -d: -f2), nice 10, idle I/O; CPU/RSS = restic on the client)"

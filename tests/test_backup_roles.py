@@ -1,0 +1,152 @@
+"""Unit tests of the backup roles' logic (controller side, no containers): retention by arrival time,
+forged-time detection, anomaly rules, schedules from the RPO, htpasswd lines, establishment options, secrets."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rempart.establishment import Dataset
+from rempart.validation import load_valid
+from rempart.vault_layout import REPOSITORY_PASSWORDS, REST_SERVER_PASSWORDS, required_secrets
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _load(name: str, path: Path):
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+server = _load("rempart_backup_server", ROOT / "roles/backup_server/files/rempart_backup_server.py")
+filters = _load("rempart_backup_filters", ROOT / "roles/backup_server/filter_plugins/rempart_backup.py")
+POLICY = {"daily": 7, "monthly": 12, "yearly": 5, "keep_last": 3}
+DAY = 86400.0
+
+
+def _ledger(entries):
+    return [{"event": "snapshot", "id": i, "arrived": a, "trusted": t} for i, a, t in entries]
+
+
+def test_retention_keeps_newest_per_day_month_year_by_arrival():
+    now = time.time()
+    ledger = _ledger((f"s{d:03d}", now - d * DAY, True) for d in range(0, 400))
+    present = {e["id"] for e in ledger}
+    forget = set(server.plan_forget(ledger, present, POLICY))
+    kept = present - forget
+    assert {f"s{d:03d}" for d in range(7)} <= kept  # the last 7 days
+    assert 12 + 5 <= len(kept) <= 7 + 12 + 5 + 3  # buckets overlap: the newest of a day is also its month
+    assert "s399" in kept or "s398" in kept  # one per year reaches back
+
+
+def test_forged_and_unledgered_snapshots_are_never_forgotten_nor_counted():
+    now = time.time()
+    real = _ledger((f"r{d}", now - d * DAY, True) for d in range(5))
+    forged = _ledger((f"f{n}", now, False) for n in range(50))  # a burst in one job, claimed times anywhere
+    present = {e["id"] for e in real + forged} | {"unledgered"}
+    forget = server.plan_forget(real + forged, present, POLICY)
+    assert forget == []  # five real daily snapshots: all within policy, the burst takes no slot
+    assert not set(forget) & ({e["id"] for e in forged} | {"unledgered"})
+
+
+def test_a_burst_of_trusted_looking_arrivals_cannot_push_out_older_days():
+    now = time.time()
+    older = _ledger((f"d{d}", now - d * DAY, True) for d in range(1, 7))
+    burst = _ledger((f"b{n}", now - n, True) for n in range(50))  # even if 50 arrived today
+    forget = set(server.plan_forget(older + burst, {e["id"] for e in older + burst}, POLICY))
+    assert not forget & {e["id"] for e in older}  # one slot per day: today's burst keeps only its newest
+
+
+def test_trust_problems_detect_forged_time_bursts_and_wrong_host():
+    started, arrived = 1_800_000_000.0, 1_800_000_060.0
+    ok = {"id": "a" * 64, "time": "2027-01-15T08:00:30.123456789+00:00", "hostname": "files-01"}
+    dataset = {"host": "files-01"}
+    assert server.trust_problems([ok | {"time": _iso(started + 10)}], dataset, started, arrived, 900) == []
+    past = ok | {"time": "1990-06-01T00:00:00Z"}
+    assert any("forged-time" in p for p in server.trust_problems([past], dataset, started, arrived, 900))
+    assert any(
+        "unexpected-snapshots" in p for p in server.trust_problems([ok, ok], dataset, started, arrived, 900)
+    )
+    other = ok | {"time": _iso(started + 10), "hostname": "dpi-db-01"}
+    assert any("wrong-host" in p for p in server.trust_problems([other], dataset, started, arrived, 900))
+
+
+def _iso(ts: float) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "123Z"
+
+
+THRESHOLDS = {"history": 7, "changed_ratio": 0.5, "removed_ratio": 0.5, "entropy_share": 0.5,
+              "volume_factor": 10, "volume_floor_bytes": 1 << 20}  # fmt: skip
+NORMAL = {
+    "first": False,
+    "changed_ratio": 0.02,
+    "removed_ratio": 0.0,
+    "entropy_share": 0.0,
+    "added_bytes": 10_000,
+}
+
+
+def test_anomaly_rules():
+    history = [dict(NORMAL, first=True, changed_ratio=1.0), NORMAL, NORMAL]
+    assert server.evaluate_anomaly(NORMAL, history, "files", THRESHOLDS) == []
+    encrypted = dict(NORMAL, changed_ratio=0.9, entropy_share=1.0, added_bytes=5_000_000)
+    reasons = " ".join(server.evaluate_anomaly(encrypted, history, "files", THRESHOLDS))
+    assert "mass-change" in reasons and "high-entropy" in reasons and "volume" in reasons
+    wiped = dict(NORMAL, removed_ratio=0.8)
+    assert "mass-deletion" in " ".join(server.evaluate_anomaly(wiped, history, "files", THRESHOLDS))
+    # a database dump changes entirely every time: no mass-change rule for it
+    assert server.evaluate_anomaly(dict(NORMAL, changed_ratio=1.0), history, "postgresql", THRESHOLDS) == []
+    # a dataset of images is random by nature: high entropy is its median, not an anomaly
+    images = [dict(NORMAL, entropy_share=1.0)] * 3
+    assert server.evaluate_anomaly(dict(NORMAL, entropy_share=1.0), images, "files", THRESHOLDS) == []
+    # the first snapshot has no baseline
+    assert server.evaluate_anomaly(dict(encrypted, first=True), [], "files", THRESHOLDS) == []
+
+
+def test_entropy_and_time_parsing():
+    assert server.shannon_entropy(bytes(range(256)) * 64) == pytest.approx(8.0)
+    assert server.shannon_entropy(b"a" * 1000) == 0.0
+    assert server.parse_time("2026-11-30T17:07:39.105836746Z") == pytest.approx(1796058459.105836)
+
+
+@pytest.mark.parametrize(
+    ("rpo", "expected"),
+    [(1, "*-*-* 00/1:05:00"), (5, "*-*-* 00/4:05:00"), (12, "*-*-* 00/12:05:00"), (24, "*-*-* 01:05:00"),
+     (72, "*-*-* 01:05:00"), (168, "Sun *-*-* 01:05:00")],
+)  # fmt: skip
+def test_schedule_is_never_less_frequent_than_the_rpo(rpo, expected):
+    assert filters.rempart_oncalendar(rpo, 5) == expected
+
+
+def test_htpasswd_line_is_stable_sha():
+    line = filters.rempart_htpasswd_sha("secret")
+    assert line == "{SHA}5en6G6MezRroT3XKqkdPOmY/BfQ=" == filters.rempart_htpasswd_sha("secret")
+
+
+def test_dataset_backup_options_default_safely_and_refuse_nonsense():
+    base = {"name": "pacs", "host": "pacs-01", "kind": "files", "paths": ["/srv/pacs"], "criticality": "important",
+            "rpo_hours": 24, "rto_hours": 72}  # fmt: skip
+    assert Dataset.model_validate(base).backup.compression == "auto"
+    assert Dataset.model_validate(base | {"backup": {"compression": "off"}}).backup.compression == "off"
+    for bad in ({"compression": "zip"}, {"read_concurrency": 0}, {"limit_upload_kib": 1}, {"unknown": 1}):
+        with pytest.raises(ValueError):
+            Dataset.model_validate(base | {"backup": bad})
+
+
+def test_init_vault_generates_the_rest_server_passwords():
+    import yaml
+
+    data = yaml.safe_load((ROOT / "molecule/backup/inventory/group_vars/all/establishment.yml").read_text())
+    establishment = load_valid(data["establishment"])
+    needed = required_secrets(establishment)
+    names = {d.name for d in establishment.datasets}
+    assert set(needed[REST_SERVER_PASSWORDS]) == names == set(needed[REPOSITORY_PASSWORDS])
