@@ -44,9 +44,13 @@ class BinderCheck:
     banner_fresh: bool = True
     banner_after_limit: str = ""
     banner_reloaded_late: str = ""
+    banner_on_screen: bool = False
     requests: list[str] = field(default_factory=list)
     screenshot: Path | None = None
     console_errors: list[str] = field(default_factory=list)
+    print_header_position: str = ""  # the cut-off header in print: "fixed" = repeated on every page
+    print_search_display: str = ""
+    pdf: Path | None = None
 
 
 def search_index(binder: Path) -> list[list[str]]:
@@ -117,6 +121,8 @@ def check_binder(binder: Path, meta: dict, out: Path) -> BinderCheck:
             page.clock.fast_forward(int((limit + dt.timedelta(minutes=5)).total_seconds() * 1000))
             page.locator("#perime").wait_for(state="visible", timeout=5000)
             result.banner_after_limit = page.locator("#perime").inner_text()
+            box = page.locator("#perime").bounding_box()  # stays on screen while reading a patient card
+            result.banner_on_screen = box is not None and 0 <= box["y"] < 300
             page.screenshot(path=str(out / "binder-stale.png"))
 
             # search speed on a page with the real clock (the fake clock also fakes performance.now)
@@ -124,6 +130,16 @@ def check_binder(binder: Path, meta: dict, out: Path) -> BinderCheck:
             timing.on("request", lambda request: result.requests.append(request.url))
             timing.goto(url)
             result.search_seconds = timing.evaluate(SEARCH_TIMING, f"{patient[1]} {patient[2][:3]}") / 1000
+            # print stylesheet: the cut-off header repeats on every page, the search box is not printed
+            timing.emulate_media(media="print")
+            result.print_header_position = timing.evaluate(
+                "getComputedStyle(document.getElementById('bandeau')).position"
+            )
+            result.print_search_display = timing.evaluate(
+                "getComputedStyle(document.querySelector('.recherche')).display"
+            )
+            result.pdf = out / "binder.pdf"
+            timing.pdf(path=str(result.pdf), format="A4", page_ranges="1-3")
             timing.close()
 
             # and a copy opened late shows it at once
@@ -151,8 +167,11 @@ def assert_binder_works(binder: Path, meta: dict, out: Path) -> BinderCheck:
     assert result.search_roundtrip_seconds < 5, f"search seen after {result.search_roundtrip_seconds:.2f} s"
     assert "PÉRIMÉE" in result.banner_after_limit and meta["cutoff_local"] in result.banner_after_limit
     assert "PÉRIMÉE" in result.banner_reloaded_late
+    assert result.banner_on_screen, "the staleness banner scrolled out of sight"
     url = binder.resolve().as_uri()
     assert set(result.requests) == {url}, f"external requests: {set(result.requests) - {url}}"
     assert result.screenshot and result.screenshot.stat().st_size > 10_000
     assert not result.console_errors, result.console_errors
+    assert result.print_header_position == "fixed" and result.print_search_display == "none"
+    assert result.pdf and result.pdf.read_bytes().startswith(b"%PDF")
     return result

@@ -187,7 +187,14 @@ def test_generations_are_pruned_and_ram_copy_restored_from_encrypted_store(expor
     assert len(stored) == 3  # degraded_mode.generations in the scenario
     assert len(export.run(f"ls -d {GENERATIONS}/2*").stdout.split()) == 3
     newest = stored[-1].removesuffix(".tar.enc")
+    oldest = stored[0].removesuffix(".tar.enc")
+    # every generation held is served read-only, with a French list
+    history = http(station, "http://127.0.0.1/generations/")
+    assert history.rc == 0 and history.stdout.count("État au") == 3 and "(copie courante)" in history.stdout
+    older = http(station, f"http://127.0.0.1/generations/gen-{oldest}/binder.json")
+    assert older.rc == 0 and json.loads(older.stdout)["generation"] == oldest
     # lose the RAM copy (as after a power cut): the next run republishes the newest stored generation
     station.run("rm -rf /run/rempart-degraded/* /run/rempart-degraded/.c*")
     assert fetch(station).rc == 0
     assert current_generation(station) == newest
+    assert http(station, "http://127.0.0.1/generations/").stdout.count("État au") == 3

@@ -344,7 +344,7 @@ MEDICAMENTS = (
     ("Tramadol", "50 mg", "per os", "toutes les 8 h si douleur"),
     ("Lévothyroxine", "75 µg", "per os", "le matin à jeun"),
     ("Apixaban", "5 mg", "per os", "2 fois par jour"),
-    ("Métformine", "850 mg", "per os", "2 fois par jour"),
+    ("Metformine", "850 mg", "per os", "2 fois par jour"),
     ("Ondansétron", "4 mg", "intraveineuse", "si nausées"),
     ("Chlorure de potassium", "1 g", "per os", "3 fois par jour"),
     ("Sérum physiologique", "1 L / 24 h", "intraveineuse", "en continu"),

@@ -17,8 +17,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import html
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -145,29 +147,73 @@ class Station:
             return None
         return meta.get("generation")
 
-    def publish(self, folder: Path, generation: str) -> None:
+    def install(self, folder: Path, generation: str) -> None:
+        """Copy a VERIFIED generation into RAM, read-only: serve/gen-<id>/."""
         self.serve.mkdir(parents=True, exist_ok=True)
         target = self.serve / f"gen-{generation}"
         if target.exists():
-            shutil.rmtree(target)
+            return
         staging = Path(tempfile.mkdtemp(prefix=".publish-", dir=self.serve))
         for name in ALL_FILES:
             shutil.copyfile(folder / name, staging / name)
             (staging / name).chmod(0o444)
         staging.chmod(0o555)
         staging.rename(target)
+
+    def switch(self, generation: str) -> None:
+        """Point serve/current at gen-<id> (atomic rename of a symlink)."""
         link = self.serve / ".current.tmp"
         if link.is_symlink() or link.exists():
             link.unlink()
-        link.symlink_to(target.name)
-        link.rename(self.current)  # atomic switch
-        for old in self.serve.iterdir():
-            if old.is_dir() and not old.is_symlink() and old.name != target.name:
-                shutil.rmtree(old, ignore_errors=True)
+        link.symlink_to(f"gen-{generation}")
+        link.rename(self.current)
+
+    def tidy(self) -> None:
+        """Drop RAM copies of generations no longer stored, then rewrite the history page."""
+        keep = {f"gen-{g}" for g in self.stored_generations()}
+        target = os.readlink(self.current) if self.current.is_symlink() else None
+        for entry in self.serve.iterdir():
+            if entry.is_dir() and not entry.is_symlink() and entry.name not in keep and entry.name != target:
+                shutil.rmtree(entry, ignore_errors=True)
+        self.write_history()
+
+    def write_history(self) -> None:
+        """serve/index.html (served as /generations/): the generations held, in French, no script."""
+        current = self.current_generation()
+        rows = []
+        for folder in sorted(self.serve.glob("gen-*"), reverse=True):
+            try:
+                meta = json.loads((folder / "binder.json").read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            mark = " (copie courante)" if meta.get("generation") == current else ""
+            rows.append(
+                f'<li><a href="{html.escape(folder.name)}/index.html">État au '
+                f"{html.escape(str(meta.get('cutoff_local')))}</a> — {int(meta.get('patients_count', 0))} "
+                f"patients — génération {html.escape(str(meta.get('generation')))}{mark}</li>"
+            )
+        page = (
+            '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"><link rel="icon" href="data:,">'
+            "<title>Générations du classeur mode dégradé</title></head><body>"
+            "<h1>Générations du classeur mode dégradé conservées sur ce poste</h1>"
+            "<p>Chaque génération a été vérifiée (signature et empreintes) avant d'être conservée, chiffrée. "
+            "Consulter une génération plus ancienne seulement si la plus récente paraît erronée.</p>"
+            f'<ul>{"".join(rows)}</ul><p><a href="/">Retour au classeur courant</a></p></body></html>\n'
+        )
+        temporary = self.serve / ".index.html.tmp"
+        temporary.write_text(page, encoding="utf-8")
+        temporary.chmod(0o444)
+        temporary.rename(self.serve / "index.html")
+
+    def publish(self, folder: Path, generation: str) -> None:
+        self.install(folder, generation)
+        self.switch(generation)
+        self.tidy()
 
     def restore(self) -> str | None:
-        """Publish the newest stored generation that decrypts and verifies (boot, or lost /run)."""
-        for generation in reversed(self.stored_generations()):
+        """Republish every stored generation that decrypts and verifies, the newest as current (boot)."""
+        newest = None
+        for generation in self.stored_generations():
             with tempfile.TemporaryDirectory(dir=self.state) as temporary:
                 folder = Path(temporary)
                 try:
@@ -176,10 +222,13 @@ class Station:
                 except (Rejected, OSError, tarfile.TarError) as error:
                     log(3, f"stored generation {generation} skipped: {error}")
                     continue
-                self.publish(folder, generation)
-                log(6, f"published stored generation {generation}")
-                return generation
-        return None
+                self.install(folder, generation)
+                newest = generation
+        if newest is not None:
+            self.switch(newest)
+            self.tidy()
+            log(6, f"published stored generations, current {newest}")
+        return newest
 
     # ---------- fetch ----------------------------------------------------------------------------------
     def sftp(self, commands: str) -> None:
