@@ -101,8 +101,11 @@ def test_anomaly_rules():
     encrypted = dict(NORMAL, changed_ratio=0.9, entropy_share=1.0, added_bytes=5_000_000)
     reasons = " ".join(server.evaluate_anomaly(encrypted, history, "files", THRESHOLDS))
     assert "mass-change" in reasons and "high-entropy" in reasons and "volume" in reasons
-    wiped = dict(NORMAL, removed_ratio=0.8)
+    wiped = dict(NORMAL, removed_ratio=0.8, touched_files=0, removed_files=400)
     assert "mass-deletion" in " ".join(server.evaluate_anomaly(wiped, history, "files", THRESHOLDS))
+    # a one-file dataset (a dump kept as a file) changes entirely every time: not a mass change
+    single = dict(NORMAL, changed_ratio=1.0, touched_files=1)
+    assert server.evaluate_anomaly(single, history, "files", THRESHOLDS) == []
     # a database dump changes entirely every time: no mass-change rule for it
     assert server.evaluate_anomaly(dict(NORMAL, changed_ratio=1.0), history, "postgresql", THRESHOLDS) == []
     # a dataset of images is random by nature: high entropy is its median, not an anomaly

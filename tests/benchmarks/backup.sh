@@ -8,7 +8,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 inventory=$root/tests/benchmarks/backup-inventory
-export PATH=$root/.venv/bin:$PATH
+export PATH=$root/.venv/bin:$PATH REMPART_ROOT=$root
 SIZE=${SIZE:-3000}
 server=bb-backup-01
 client=bb-files-01

@@ -320,9 +320,11 @@ def evaluate_anomaly(
     if kind == "files":
         median_ratio = statistics.median([h["changed_ratio"] for h in usable]) if usable else 0.0
         ratio = current["changed_ratio"]
-        if ratio >= float(thresholds["changed_ratio"]) and ratio > 3 * median_ratio:
+        enough = current.get("touched_files", 10**9) >= int(thresholds.get("min_files", 10))
+        if enough and ratio >= float(thresholds["changed_ratio"]) and ratio > 3 * median_ratio:
             reasons.append(f"mass-change: {ratio:.0%} of files added or changed (median {median_ratio:.0%})")
-        if current.get("removed_ratio", 0) >= float(thresholds["removed_ratio"]):
+        removed_enough = current.get("removed_files", 10**9) >= int(thresholds.get("min_files", 10))
+        if removed_enough and current.get("removed_ratio", 0) >= float(thresholds["removed_ratio"]):
             reasons.append(f"mass-deletion: {current['removed_ratio']:.0%} of files removed")
     share = current.get("entropy_share")
     if share is not None:
@@ -458,7 +460,7 @@ def run_ssh(
     why = "repository service stopped answering during the job" if watch.down else summary.get("error", "")
     if rc == 255 and not why:
         why = "SSH connection failed or was cut (client unreachable, network cut or host key mismatch)"
-    return (rc if not watch.down else 75), manifest, why or json.dumps(summary)[:400]
+    return (rc if not watch.down else 75), manifest, why or json.dumps(summary)[:400], summary
 
 
 def job(config: dict[str, Any], name: str) -> int:
@@ -475,7 +477,7 @@ def job(config: dict[str, Any], name: str) -> int:
             "http_password": secrets["http_password"],
             "ca_pem": Path(config["ca_cert"]).read_text(encoding="utf-8"),
         }
-        rc, manifest, why = run_ssh(config, name, credentials)
+        rc, manifest, why, client = run_ssh(config, name, credentials)
         arrived = time.time()
         after = snapshots(config, name)
         new = [s for s in after if s["id"] not in before]
@@ -508,6 +510,8 @@ def job(config: dict[str, Any], name: str) -> int:
             "added_bytes": stats["added_bytes"],
             "processed_bytes": int((newest.get("summary") or {}).get("total_bytes_processed", 0)),
             "changed_ratio": (stats["added_files"] + stats["changed_files"]) / total,
+            "touched_files": stats["added_files"] + stats["changed_files"],
+            "removed_files": stats["removed_files"],
             "removed_ratio": stats["removed_files"] / max(previous_total, 1),
             "entropy_share": entropy_share(config, name, newest["id"], stats["touched"]),
         }
@@ -521,7 +525,8 @@ def job(config: dict[str, Any], name: str) -> int:
             {"event": "snapshot", "id": s["id"], "arrived": arrived, "job_started": started, "claimed": s["time"],
              "trusted": trusted, "problems": problems, "anomaly": reasons,
              "stats": current if s is newest and trusted else None,
-             "manifest": str(manifest_file) if manifest_file and s is newest else None}
+             "manifest": str(manifest_file) if manifest_file and s is newest else None,
+             "client": {k: client.get(k) for k in ("restic", "cpu_seconds", "max_rss_kib")} if s is newest else None}
             for s in new
         ]  # fmt: skip
         append_ledger(config, name, entries)
