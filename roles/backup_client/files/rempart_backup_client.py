@@ -41,18 +41,56 @@ def log(message: str, priority: int = 6) -> None:
     print(f"<{priority}>{message}", file=sys.stderr, flush=True)
 
 
+class CopyRows:
+    """Rows per table of a plain pg_dump stream (its COPY ... FROM stdin; blocks), counted while it streams:
+    the count recorded at backup time that the restore drill compares with the scratch database."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self.table: str | None = None
+        self.carry = b""
+
+    def feed(self, chunk: bytes) -> None:
+        data = self.carry + chunk
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            self.carry = data
+            return
+        self.carry = data[cut + 1 :]
+        text, pos = b"\n" + data[: cut + 1], 0
+        while pos < len(text) - 1:
+            if self.table is not None:
+                end = text.find(b"\n\\.\n", pos)
+                self.rows[self.table] += text.count(b"\n", pos + 1, len(text) if end < 0 else end + 1)
+                if end < 0:
+                    return
+                self.table, pos = None, end + 3
+                continue
+            start = text.find(b"\nCOPY ", pos)
+            if start < 0:
+                return
+            pos = text.index(b"\n", start + 1)
+            header = text[start + 1 : pos]
+            if header.endswith(b" FROM stdin;"):
+                name = header[5:].split(b" (", 1)[0].removesuffix(b" FROM stdin;")
+                self.table = name.decode("utf-8", "replace")
+                self.rows.setdefault(self.table, 0)
+
+
 def hash_pipe(out: str, command: Sequence[str]) -> int:
-    digest, size = hashlib.sha256(), 0
+    digest, size, rows = hashlib.sha256(), 0, CopyRows()
     process = subprocess.Popen(list(command), stdout=subprocess.PIPE)
     assert process.stdout is not None
     sink = sys.stdout.buffer
     while chunk := process.stdout.read(CHUNK):
         digest.update(chunk)
+        rows.feed(chunk)
         size += len(chunk)
         sink.write(chunk)
     sink.flush()
     rc = process.wait()
-    Path(out).write_text(json.dumps({"sha256": digest.hexdigest(), "size": size, "rc": rc}), encoding="utf-8")
+    record = {"sha256": digest.hexdigest(), "size": size, "rc": rc, "rows": rows.rows}
+    Path(out).write_text(json.dumps(record), encoding="utf-8")
     return rc
 
 
@@ -154,6 +192,7 @@ def job(name: str) -> int:
     if dataset.get("limit_upload_kib"):
         args += ["--limit-upload", str(dataset["limit_upload_kib"])]
     manifest: Manifest | None = None
+    dumped: dict[str, Any] = {}
     dump_hash = work / "dump.sha256.json"
     if dataset["kind"] == "files":
         for pattern in dataset.get("excludes", []):
@@ -215,10 +254,11 @@ def job(name: str) -> int:
     elif dump_hash.exists():
         dumped = json.loads(dump_hash.read_text(encoding="utf-8"))
         emit({"type": "manifest", "path": f"/{dataset['database']}.sql", "sha256": dumped["sha256"],
-              "size": dumped["size"]})  # fmt: skip
+              "size": dumped["size"], "rows": dumped.get("rows", {})})  # fmt: skip
     if reason and rc == 0:
         rc = 1
-    emit({"type": "summary", "rc": rc, "restic": summary, "error": "; ".join(reason + errors)[:1000]})
+    emit({"type": "summary", "rc": rc, "restic": summary, "error": "; ".join(reason + errors)[:1000],
+          "rows": dumped.get("rows")})  # fmt: skip
     if rc != 0:
         log(f"rempart: job {name} failed (rc={rc}): {'; '.join(reason + errors)[:500]}", 3)
     return rc

@@ -526,7 +526,7 @@ def job(config: dict[str, Any], name: str) -> int:
              "trusted": trusted, "problems": problems, "anomaly": reasons,
              "stats": current if s is newest and trusted else None,
              "manifest": str(manifest_file) if manifest_file and s is newest else None,
-             "client": {k: client.get(k) for k in ("restic", "cpu_seconds", "max_rss_kib")} if s is newest else None}
+             "client": {k: client.get(k) for k in ("restic", "cpu_seconds", "max_rss_kib", "rows")} if s is newest else None}
             for s in new
         ]  # fmt: skip
         append_ledger(config, name, entries)
