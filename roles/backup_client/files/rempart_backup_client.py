@@ -20,6 +20,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -257,8 +258,9 @@ def job(name: str) -> int:
               "size": dumped["size"], "rows": dumped.get("rows", {})})  # fmt: skip
     if reason and rc == 0:
         rc = 1
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     emit({"type": "summary", "rc": rc, "restic": summary, "error": "; ".join(reason + errors)[:1000],
-          "rows": dumped.get("rows")})  # fmt: skip
+          "rows": dumped.get("rows"), "cpu_seconds": usage.ru_utime + usage.ru_stime, "max_rss_kib": usage.ru_maxrss})  # fmt: skip
     if rc != 0:
         log(f"rempart: job {name} failed (rc={rc}): {'; '.join(reason + errors)[:500]}", 3)
     return rc

@@ -430,7 +430,7 @@ def run_ssh(
         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", "StrictHostKeyChecking=yes",
         "-o", f"UserKnownHostsFile={ssh['known_hosts']}", "-o", "ExitOnForwardFailure=yes",
         "-o", f"ServerAliveInterval={ssh['alive_interval']}", "-o", f"ServerAliveCountMax={ssh['alive_count']}",
-        "-o", f"ConnectTimeout={ssh['connect_timeout']}",
+        "-o", f"ConnectTimeout={ssh['connect_timeout']}", "-o", f"Ciphers={ssh.get('ciphers', 'aes128-gcm@openssh.com')}",
         "-R", f"127.0.0.1:{dataset['tunnel_port']}:127.0.0.1:{config['rest_port']}",
         f"{dataset['ssh_user']}@{dataset['address']}", name,
     ]  # fmt: skip
