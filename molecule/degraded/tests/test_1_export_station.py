@@ -188,7 +188,8 @@ def test_generations_are_pruned_and_ram_copy_restored_from_encrypted_store(expor
     assert len(export.run(f"ls -d {GENERATIONS}/2*").stdout.split()) == 3
     newest = stored[-1].removesuffix(".tar.enc")
     oldest = stored[0].removesuffix(".tar.enc")
-    # every generation held is served read-only, with a French list
+    # every generation held is served read-only from RAM, with a French list
+    assert len(station.run("ls -d /run/rempart-degraded/gen-*").stdout.split()) == 3
     history = http(station, "http://127.0.0.1/generations/")
     assert history.rc == 0 and history.stdout.count("État au") == 3 and "(copie courante)" in history.stdout
     older = http(station, f"http://127.0.0.1/generations/gen-{oldest}/binder.json")

@@ -43,6 +43,13 @@ class Rejected(Exception):
     """The fetched binder failed verification: it must not replace the current copy."""
 
 
+def remove_tree(path: Path) -> None:
+    """Remove a published (read-only, 0555) folder: its owner must make it writable first."""
+    if path.is_dir() and not path.is_symlink():
+        path.chmod(0o755)
+    shutil.rmtree(path)
+
+
 def log(level: int, message: str) -> None:
     # <N> prefix: journald priority (3 = err, 4 = warning, 6 = info)
     print(f"<{level}>rempart-degraded-station: {message}", file=sys.stderr, flush=True)
@@ -174,7 +181,10 @@ class Station:
         target = os.readlink(self.current) if self.current.is_symlink() else None
         for entry in self.serve.iterdir():
             if entry.is_dir() and not entry.is_symlink() and entry.name not in keep and entry.name != target:
-                shutil.rmtree(entry, ignore_errors=True)
+                try:
+                    remove_tree(entry)
+                except OSError as error:  # the new copy is published; say so, do not fail the fetch
+                    log(4, f"could not remove the RAM copy {entry.name}: {error}")
         self.write_history()
 
     def write_history(self) -> None:
