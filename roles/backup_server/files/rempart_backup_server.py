@@ -37,6 +37,20 @@ from typing import Any
 
 CONFIG = Path(os.environ.get("REMPART_BACKUP_SERVER_CONFIG", "/etc/rempart/backup-server.json"))
 EXIT_OK, EXIT_FAILED, EXIT_ANOMALY, EXIT_USAGE = 0, 1, 2, 64
+# restic commands the admin may run as root (restore keeps file owners); every other one runs as the service user
+READ_ONLY_COMMANDS = {
+    "snapshots",
+    "ls",
+    "dump",
+    "restore",
+    "find",
+    "diff",
+    "stats",
+    "cat",
+    "list",
+    "check",
+    "version",
+}
 
 
 # --------------------------------------------------------------------------- small helpers
@@ -716,6 +730,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         **restic_env(config, args.dataset),
         "RESTIC_CACHE_DIR": "/root/.cache/rempart-restic",
     }
+    if os.geteuid() == 0 and (extra[:1] or [""])[0] not in READ_ONLY_COMMANDS:
+        drop_privileges(config["user"])  # anything that writes keeps the repository owned by the service user
+        env["RESTIC_CACHE_DIR"] = str(state(config, "cache"))
     os.execve(config.get("restic", "/usr/bin/restic"), ["restic", *extra], env)
     return EXIT_FAILED
 
