@@ -1,0 +1,34 @@
+"""Ransomware drill: root on both clients encrypts everything and tries every way found to destroy the backups;
+every attempt fails or is recovered, and the establishment comes back with every file and every row."""
+
+from __future__ import annotations
+
+from rempart.results import RansomwareDrill
+
+
+def test_ransomware_drill_loses_nothing(proof):
+    result = proof.playbook("drill-ransomware.yml")
+    assert result.returncode == 0, result.stdout[-4000:]
+    raw = proof.last("ransomware")
+    drill = RansomwareDrill.model_validate(raw)
+    assert drill.status == "passed"
+    assert drill.files_lost == 0 and drill.rows_lost == 0
+    assert raw["files_checked"] == 160 and raw["rows_checked"] == 25000
+    assert drill.restore_time_s > 0
+    assert not [a for a in drill.attempts if a.outcome == "succeeded"]
+    actions = " | ".join(a.action for a in drill.attempts)
+    for expected in ("stolen credentials", "HTTP DELETE", "HTTP POST overwrite", "SSH to", "forget --prune",
+                     "scan", "encrypt every file"):  # fmt: skip
+        assert expected in actions, expected
+    # the in-job attack really had the job's credentials (it listed the snapshots before trying to forget them)
+    stolen = [a for a in drill.attempts if "stolen credentials" in a.action and "forget" in a.action]
+    assert stolen and all("snapshot(s) still listed" in a.detail for a in stolen)
+    # the data is really back
+    assert (
+        proof.db.run("runuser -u postgres -- psql -tAc 'SELECT count(*) FROM sejours' dpi").stdout.strip()
+        == "20000"
+    )
+    assert not proof.files.file("/srv/partages/LISEZ-MOI-RANCON.txt").exists
+    assert proof.files.run("head -c 7 /srv/partages/services/urgences/doc-1.txt").stdout.split()[0] in (
+        "patient", "soins", "dose", "garde", "planning")  # fmt: skip
+    assert proof.files.file("/usr/bin/restic.real").exists is False
