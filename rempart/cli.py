@@ -10,6 +10,7 @@ from pathlib import Path
 from rempart import (
     documents,
     lab,
+    lab_offsite,
     offsite_outputs,
     offsite_recover,
     offsite_retention,
@@ -29,6 +30,7 @@ COMMAND_MODULES = (
     offsite_recover,
     offsite_retention,
     offsite_outputs,
+    lab_offsite,
 )
 
 
