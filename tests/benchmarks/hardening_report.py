@@ -2,8 +2,9 @@
 
 Subcommands:
   procsys ROOT SYSCTL_A         write ROOT/proc/sys/... from `sysctl -a` output (the kernel the target
-                                runs on) overlaid with the target's own sysctl.d files, in systemd-sysctl's
-                                order: what the kernel would hold right after this system boots.
+                                runs on, as its namespaces show it) overlaid with the target's own sysctl.d
+                                files in systemd-sysctl's order: what the kernel would hold right after this
+                                system boots. An empty /proc/sys would fail every sysctl rule on every target.
   counts RESULTS.xml            pass/fail/notapplicable/... counts of one `oscap xccdf eval` result.
   table RESULTS.json            print the table, and the remaining failures per target.
 """
@@ -55,8 +56,9 @@ def procsys(root: Path, sysctl_a: Path) -> int:
                 continue
             key, value = (part.strip() for part in line.split("=", 1))
             key = key.lstrip("-").replace("/", ".")
-            if key in values:  # a key this kernel does not have stays absent, as at boot
-                values[key] = " ".join(value.split())
+            # Keys the container cannot read (hidden from its namespaces) are still set at boot by the
+            # Debian kernel the target would run: a key from the target's own files is always written.
+            values[key] = " ".join(value.split())
     for key, value in values.items():
         target = root / "proc/sys" / key.replace(".", "/")
         target.parent.mkdir(parents=True, exist_ok=True)
