@@ -31,7 +31,7 @@ def test_drill_passes_and_writes_a_valid_result(proof):
     assert all(d.duration_s < d.rto_hours * 3600 for d in drill.datasets)
     assert proof.metric("rempart_drill_success") == 1
     # the drill ran without network, as the backup service user, and left nothing behind
-    props = proof.server.run("systemctl show 'rempart-drill@ondemand-*' -p PrivateNetwork -p User").stdout
+    props = proof.server.run("systemctl show rempart-drill@probe.service -p PrivateNetwork -p User").stdout
     assert "PrivateNetwork=yes" in props and "User=rempart" in props
     assert proof.server.run("ls -A /var/lib/rempart-drill/work").stdout.strip() == ""
     assert proof.server.run("ss -Hltn").stdout.count(":5432") == 0
