@@ -47,6 +47,7 @@ lab-vault: $(VENV)/.installed
 
 lab-up: lab-image lab-vault
 	@$(BIN)/rempart lab up --inventory $(INVENTORY)
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/lab-bootstrap.yml
 
 lab-down:
 	@$(BIN)/rempart lab down --inventory $(INVENTORY)
