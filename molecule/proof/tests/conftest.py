@@ -25,6 +25,7 @@ class Proof:
         self.db = testinfra.get_host(f"podman://{DB}")
         self.files = testinfra.get_host(f"podman://{FILES}")
         self.reports = reports
+        self.runs = 0
 
     def job(self, dataset: str) -> int:
         self.server.run(f"systemctl reset-failed rempart-backup@{dataset}.service")
@@ -38,7 +39,9 @@ class Proof:
         command = [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY),
                    str(PROJECT / "playbooks" / name), "-e", f"rempart_reports_dir={self.reports}", *extra]  # fmt: skip
         result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
-        (self.reports / f"{name}.log").write_text(result.stdout + result.stderr, encoding="utf-8")
+        self.runs += 1
+        log = self.reports / f"{self.runs:02d}-{name}.log"
+        log.write_text(" ".join(command) + "\n" + result.stdout + result.stderr, encoding="utf-8")
         return result
 
     def results(self, kind: str) -> list[Path]:
