@@ -6,7 +6,9 @@ Subcommands:
                                 files in systemd-sysctl's order: what the kernel would hold right after this
                                 system boots. An empty /proc/sys would fail every sysctl rule on every target.
   counts RESULTS.xml            pass/fail/notapplicable/... counts of one `oscap xccdf eval` result.
-  table RESULTS.json            print the table, and the remaining failures per target.
+  table RESULTS.json            print the table.
+  markdown RESULTS.json         the same table in Markdown, then every remaining failure per Rempart target
+                                (for roles/hardening/README.md).
 """
 
 from __future__ import annotations
@@ -113,6 +115,43 @@ def table(path: Path) -> int:
     return 0
 
 
+def markdown(path: Path) -> int:
+    data = json.loads(path.read_text())
+    profiles = ["minimal", "intermediary", "enhanced"]
+    print(
+        f"{data['scanner']}, {data['content']}, {data['date']}; cells: pass / fail / not applicable, "
+        "pass ÷ (pass + fail).\n"
+    )
+    print("| target | " + " | ".join(profiles) + " | Lynis | converge (s) | 2nd run changed |")
+    print("|---|" + "---|" * (len(profiles) + 3))
+    for target in data["targets"]:
+        cells = []
+        for profile in profiles:
+            score = target["scores"].get(profile)
+            cells.append(
+                f"{score['pass']}/{score['fail']}/{score['notapplicable']} **{score['rate']} %**"
+                if score
+                else "-"
+            )
+        converge = target.get("converge_seconds")
+        changed = target.get("second_run_changed")
+        print(
+            f"| {target['label']} | "
+            + " | ".join(cells)
+            + f" | {target.get('lynis')} | {'-' if converge is None else converge}"
+            + f" | {'-' if changed is None else changed} |"
+        )
+    for target in data["targets"]:
+        if not target["label"].startswith("Rempart"):
+            continue
+        level = target["label"].split()[-1]
+        print(
+            f"\nRemaining failures, {target['label']} (profile anssi_bp28_{level}): "
+            + ", ".join(f"`{rule}`" for rule in target["scores"][level]["failures"])
+        )
+    return 0
+
+
 def main(argv: list[str]) -> int:
     if argv[:1] == ["procsys"]:
         return procsys(Path(argv[1]), Path(argv[2]))
@@ -121,6 +160,8 @@ def main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["table"]:
         return table(Path(argv[1]))
+    if argv[:1] == ["markdown"]:
+        return markdown(Path(argv[1]))
     print(__doc__, file=sys.stderr)
     return 2
 
