@@ -1,6 +1,6 @@
 """``rempart lab-offsite up|down|status``: the lab's stand-in for the offsite bucket.
 
-A strict moto server (``tests/moto_strict.py``: AWS Object Lock rules) bound to the gateway address of the lab
+A strict moto server (``tests/moto_lab.py``: AWS Object Lock rules and IAM action names) bound to the gateway address of the lab
 inventory's internal podman network only (the host's side of that network: the containers reach it, nothing
 outside the host does), holding the establishment's bucket configured as the Pulumi component configures it
 (``rempart/offsite_policy.py``) and the writer and restore identities. moto enforces IAM once the bucket is
@@ -41,7 +41,7 @@ DEFAULT_PORT = 9000
 MOTO_ACCOUNT = "123456789012"
 BREAK_GLASS = f"arn:aws:iam::{MOTO_ACCOUNT}:role/rempart-break-glass"
 CLEAR_SECRETS_FILE = Path("group_vars/all/vault_offsite.yml")
-SERVER_SCRIPT = PROJECT / "tests" / "moto_strict.py"
+SERVER_SCRIPT = PROJECT / "tests" / "moto_lab.py"  # moto_strict + AWS action names
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
@@ -79,7 +79,7 @@ def _alive(pid: int | None) -> bool:
     except OSError:
         return False
     cmdline = Path(f"/proc/{pid}/cmdline")
-    return cmdline.exists() and b"moto_strict" in cmdline.read_bytes()
+    return cmdline.exists() and b"moto_lab" in cmdline.read_bytes()
 
 
 def _answers(address: str, port: int) -> bool:
@@ -135,7 +135,7 @@ def _set_auth(endpoint: str, enforce: bool) -> None:
         method="POST",
         headers={"Content-Type": "text/plain"},  # a form body would reach moto empty
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (our own lab endpoint)
+    with urllib.request.urlopen(request, timeout=10) as response:  # our own lab endpoint
         response.read()
 
 
@@ -177,7 +177,9 @@ def create_bucket(s3: Any, name: str, establishment: Establishment) -> None:
     s3.put_bucket_encryption(
         Bucket=name,
         ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}]
+            "Rules": [
+                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
+            ]
         },
     )
     s3.put_public_access_block(
@@ -194,7 +196,9 @@ def create_bucket(s3: Any, name: str, establishment: Establishment) -> None:
     )
     s3.put_bucket_policy(
         Bucket=name,
-        Policy=json.dumps(bucket_policy(f"arn:aws:s3:::{name}", BREAK_GLASS, offsite.effective_retention_cap_days)),
+        Policy=json.dumps(
+            bucket_policy(f"arn:aws:s3:::{name}", BREAK_GLASS, offsite.effective_retention_cap_days)
+        ),
     )
     s3.put_bucket_lifecycle_configuration(
         Bucket=name,
@@ -204,13 +208,6 @@ def create_bucket(s3: Any, name: str, establishment: Establishment) -> None:
             )
         },
     )
-
-
-def moto_policy(policy: dict[str, Any], bucket_arn: str) -> dict[str, Any]:
-    """moto authorizes HEAD bucket (restic's "does the bucket exist?") as ``s3:HeadBucket``, an action AWS
-    does not have (AWS checks ``s3:ListBucket``, which both identities hold): grant it in moto only."""
-    head = {"Sid": "MotoHeadBucket", "Effect": "Allow", "Action": "s3:HeadBucket", "Resource": bucket_arn}
-    return {**policy, "Statement": [*policy["Statement"], head]}
 
 
 def _user(iam: Any, name: str, policy: dict[str, Any]) -> dict[str, str]:
@@ -230,8 +227,8 @@ def provision(endpoint: str, establishment: Establishment) -> dict[str, Any]:
     arn = f"arn:aws:s3:::{name}"
     identities = {
         "admin": _user(iam, f"rempart-{finess}-lab-admin", ADMIN_POLICY),
-        "writer": _user(iam, f"rempart-{finess}-offsite-writer", moto_policy(writer_policy(arn), arn)),
-        "restore": _user(iam, f"rempart-{finess}-offsite-restore", moto_policy(restore_policy(arn), arn)),
+        "writer": _user(iam, f"rempart-{finess}-offsite-writer", writer_policy(arn)),
+        "restore": _user(iam, f"rempart-{finess}-offsite-restore", restore_policy(arn)),
     }
     _set_auth(endpoint, enforce=True)
     return {"bucket": name, "identities": identities}
@@ -326,7 +323,9 @@ def up(inventory: Path, port: int | None, password_file: Path | None) -> list[st
         messages.append(f"moto (strict) started on {endpoint} (pid {state['pid']})")
     if not _bucket_ok(endpoint, establishment.offsite.region, state):
         state.update(provision(endpoint, establishment))
-        messages.append(f"bucket {state['bucket']} created (COMPLIANCE {establishment.offsite.retention_days} days)")
+        messages.append(
+            f"bucket {state['bucket']} created (COMPLIANCE {establishment.offsite.retention_days} days)"
+        )
     _write_state(lab, state)
     outputs = stack_outputs(establishment, endpoint, state)
     for path in write_inventory(inventory, outputs, establishment.finess, password_file):
@@ -360,7 +359,9 @@ def status(inventory: Path) -> list[str]:
     state = _read_state(lab)
     if not _alive(state.get("pid")):
         return [f"stand-in of {lab.network}: not running"]
-    return [f"stand-in of {lab.network}: http://{state['address']}:{state['port']} bucket {state.get('bucket')}"]
+    return [
+        f"stand-in of {lab.network}: http://{state['address']}:{state['port']} bucket {state.get('bucket')}"
+    ]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -370,7 +371,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("action", choices=("up", "down", "status"))
     parser.add_argument("--inventory", type=Path, default=PROJECT / "inventories" / "lab")
     parser.add_argument("--port", type=int, help=f"TCP port on the gateway address (default {DEFAULT_PORT})")
-    parser.add_argument("--vault-password-file", type=Path, help="when the inventory's vault.yml is encrypted")
+    parser.add_argument(
+        "--vault-password-file", type=Path, help="when the inventory's vault.yml is encrypted"
+    )
     parser.set_defaults(handler=_run)
 
 

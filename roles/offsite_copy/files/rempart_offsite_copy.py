@@ -186,7 +186,15 @@ def copy_dataset(config: dict[str, Any], name: str, writer: dict[str, str]) -> d
 
     env = restic_env(config, name, writer)
     timeout = float(config["timeout_seconds"])
-    probe = restic(env, "cat", "config", "--no-lock", "--quiet", timeout=timeout)
+    if config.get("_unreachable"):  # this run already found the bucket unreachable: fail the others at once
+        raise RuntimeError(config["_unreachable"])
+    try:  # restic retries an unreachable backend for up to 15 minutes: fail fast, the next run catches up
+        probe = restic(
+            env, "cat", "config", "--no-lock", "--quiet", timeout=float(config["probe_timeout_seconds"])
+        )
+    except subprocess.TimeoutExpired as error:
+        config["_unreachable"] = f"offsite bucket unreachable within {error.timeout:.0f} s"
+        raise RuntimeError(config["_unreachable"]) from error
     if probe.returncode == RESTIC_NO_REPOSITORY:
         init = restic(env, "init", "--copy-chunker-params", "--quiet", timeout=timeout)
         if init.returncode != 0:
