@@ -42,8 +42,11 @@ from typing import Any
 NOTE = "VOS FICHIERS SONT CHIFFRES. Exercice Rempart (laboratoire) : aucune rancon.\n"
 WRAPPER_DIR = Path("/root/.rempart-drill")
 STOLEN = Path("/var/lib/rempart-backup-client")
+# a credential *value* at rest (env file, shell export, ini/yaml): the name, then a token ending the line
 CREDENTIAL_PATTERN = re.compile(
-    rb"(RESTIC_PASSWORD|RESTIC_REST_PASSWORD|AWS_SECRET_ACCESS_KEY|aws_secret_access_key)"
+    rb"(RESTIC_PASSWORD|RESTIC_REST_PASSWORD|AWS_SECRET_ACCESS_KEY|aws_secret_access_key)[\"']?\s*[=:]\s*"
+    rb"[\"']?[A-Za-z0-9+/=_.-]{8,}[\"']?\s*$",
+    re.MULTILINE,
 )
 
 
