@@ -4,7 +4,9 @@ against the stand-in) is byte-identical to the source; the restore identity cann
 from __future__ import annotations
 
 import json
+import os
 import time
+from pathlib import Path
 
 from conftest import COPY_UNIT, remote_digest, tree_digest
 
@@ -14,6 +16,21 @@ def test_copy_after_backup_then_restore_is_byte_identical(lab, tmp_path):
     assert lab.backup("imagerie") == 0
     started = time.time()
     assert lab.copy() == 0, lab.server.run(f"journalctl -u {COPY_UNIT} -n 30 --no-pager").stdout
+    copied, seconds = (
+        lab.metric("rempart_offsite_copied_bytes", "imagerie"),
+        lab.metric("rempart_offsite_duration_seconds", "imagerie"),
+    )
+    figure = {
+        "dataset": "imagerie (incompressible)",
+        "bytes": copied,
+        "seconds": seconds,
+        "mib_s": copied / seconds / 2**20,
+        "includes": "restic init, copy, retention refresh, listing",
+    }
+    Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"], "offsite-throughput.json").write_text(json.dumps(figure))
+    print(
+        f"lab copy backup-01 -> moto: {figure['mib_s']:.1f} MiB/s ({copied / 2**20:.1f} MiB in {seconds:.1f} s)"
+    )
     for dataset in ("partages", "imagerie"):
         assert lab.metric("rempart_offsite_last_run_success", dataset) == 1
         assert lab.metric("rempart_offsite_last_success_timestamp_seconds", dataset) >= started - 5
