@@ -130,7 +130,9 @@ def run_drill(monkeypatch: pytest.MonkeyPatch, config: Path) -> tuple[int, dict[
 FILES = {f"/srv/partages/doc-{i}.txt": f"document {i}\n".encode() * (i + 1) for i in range(12)}
 
 
-def test_drill_verifies_every_file_and_writes_a_valid_result(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_drill_verifies_every_file_and_writes_a_valid_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     config = make_server(tmp_path, {"/srv/partages/weird [1]*?.txt": b"glob characters", **FILES})
     settings = json.loads(config.read_text())
     settings["full_max_bytes"] = 1 << 30
@@ -138,7 +140,9 @@ def test_drill_verifies_every_file_and_writes_a_valid_result(tmp_path: Path, mon
     rc, result, metrics = run_drill(monkeypatch, config)
     assert rc == 0
     drill = Drill.model_validate(result)
-    assert drill.passed and drill.datasets[0].files_verified == 13 and result["datasets"][0]["scope"] == "full"
+    assert (
+        drill.passed and drill.datasets[0].files_verified == 13 and result["datasets"][0]["scope"] == "full"
+    )
     assert "rempart_drill_success 1" in metrics
 
 
@@ -147,7 +151,11 @@ def test_a_large_dataset_is_sampled(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     rc, result, _ = run_drill(monkeypatch, make_server(tmp_path, files))
     assert rc == 0
     dataset = result["datasets"][0]
-    assert dataset["scope"] == "sample" and dataset["files_verified"] == 10 and dataset["files_in_manifest"] == 13
+    assert (
+        dataset["scope"] == "sample"
+        and dataset["files_verified"] == 10
+        and dataset["files_in_manifest"] == 13
+    )
 
 
 def test_a_corrupted_file_fails_the_drill_loudly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -173,7 +181,9 @@ def test_no_trusted_snapshot_is_a_failed_drill(tmp_path: Path, monkeypatch: pyte
 # --------------------------------------------------------------------------- ransomware drill comparison
 
 
-def test_ransomware_compare_counts_lost_files_and_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ransomware_compare_counts_lost_files_and_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "partages"
     root.mkdir()
     for i in range(5):

@@ -226,7 +226,7 @@ def attack(spec: dict[str, Any]) -> list[dict[str, str]]:
         env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/root",
                "RESTIC_REPOSITORY": f"rest:https://127.0.0.1:{port}/{dataset}/", "RESTIC_PASSWORD": "guess",
                "RESTIC_REST_USERNAME": dataset, "RESTIC_REST_PASSWORD": "guess"}  # fmt: skip
-        forget = run("restic", "--insecure-tls", "forget", "--keep-last", "1", "--prune", env=env, timeout=60)
+        forget = run("restic", "--insecure-tls", "forget", "--keep-last", "1", "--prune", env=env, timeout=15)
         attempts.append(attempt(actor, f"restic forget --prune on {dataset} outside a job (no credential found)",
                                 forget.returncode != 0, (forget.stderr.strip().splitlines() or ["?"])[-1][:200]))  # fmt: skip
         for method in ("DELETE", "POST"):
