@@ -56,10 +56,15 @@ lab-down:
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drill-ransomware.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drill.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/red-button.yml -e red_button_state=isolate -e red_button_reason=demo
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/red-button.yml -e red_button_state=release
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml
 	@echo
 	@echo "Lab running (make lab-down removes it). Results:"
 	@find reports -type f | sort | sed 's/^/  /'
+	@echo "Rapport CaRE : reports/*/rapport-care.html   Plan : reports/*/plan-sauvegarde.html"
 
 lint: $(VENV)/.installed
 	$(BIN)/yamllint -s .
