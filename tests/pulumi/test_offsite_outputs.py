@@ -42,7 +42,11 @@ def stack_json(tmp_path, **changes):
 @pytest.fixture
 def inventory(tmp_path):
     target = tmp_path / "inventories" / "lab"
-    shutil.copytree(ROOT / "inventories" / "lab", target)
+    shutil.copytree(  # without what a running lab generated (vault, outputs)
+        ROOT / "inventories" / "lab",
+        target,
+        ignore=shutil.ignore_patterns("vault*.yml", "offsite_outputs.yml"),
+    )
     (target / "group_vars/all/vault.yml").unlink(missing_ok=True)
     return target
 
