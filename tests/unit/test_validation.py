@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -40,22 +39,6 @@ def _delete(path: str) -> Mutation:
         for part in parents:
             target = target[int(part)] if part.isdigit() else target[part]
         del target[last]
-
-    return mutate
-
-
-def _append_dataset(**fields: Any) -> Mutation:
-    def mutate(data: dict[str, Any]) -> None:
-        data["datasets"].append(
-            {
-                "kind": "files",
-                "paths": ["/srv/x"],
-                "criticality": "standard",
-                "rpo_hours": 24,
-                "rto_hours": 24,
-            }
-            | fields
-        )
 
     return mutate
 
@@ -126,8 +109,8 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
     ),
     (
         "duplicate dataset name",
-        _append_dataset(name="partages", host="files-01"),
-        "establishment.datasets[2].name",
+        _set("datasets.1.name", "dpi-postgresql"),
+        "establishment.datasets[1].name",
         "duplicate",
     ),
     (
@@ -169,7 +152,8 @@ def test_at_least_25_invalid_cases():
 
 
 def test_missing_secret_names_the_variable(establishment_data):
-    secrets = copy.deepcopy(SECRETS)
+    needed = required_secrets(load_valid(establishment_data))
+    secrets = {variable: {key: "s" * 32 for key in keys} for variable, keys in needed.items()}
     del secrets["vault_repository_passwords"]["dpi-postgresql"]
     _, violations = validate(establishment_data, LAB_HOSTS, secrets)
     assert [v.path for v in violations] == ["vault_repository_passwords.dpi-postgresql"]
