@@ -68,7 +68,7 @@ demo: lab-up
 	@find reports -type f | sort | sed 's/^/  /'
 	@echo "Rapport CaRE : reports/*/rapport-care.html   Plan : reports/*/plan-sauvegarde.html"
 
-lint: $(VENV)/.installed
+lint: setup
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
