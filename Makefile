@@ -17,7 +17,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 # step but not yet in one go within the CI budget: run it with `make test-proof` until it does.
 MOLECULE_SCENARIOS ?= lab hardening hardening-vm backup degraded offsite
 
-.PHONY: help setup host lab-image lab-up lab-down lab-vault demo lint unit molecule test test-quick test-proof clean
+.PHONY: help setup host lab-image lab-up lab-down lab-vault demo lint unit molecule test test-quick test-proof bench-hardening bench-backup clean
 
 help:
 	@echo "make demo   - build the lab and converge the lab establishment (results under reports/)"
@@ -90,6 +90,12 @@ test-proof: lab-image
 
 test: lint unit molecule
 	@echo "make test: all passed"
+
+bench-hardening: lab-image  ## OpenSCAP ANSSI-BP-028 scores (about 70 min)
+	tests/benchmarks/hardening.sh
+
+bench-backup: lab-image
+	tests/benchmarks/backup.sh
 
 clean: lab-down
 	rm -rf reports .lab/facts

@@ -8,6 +8,7 @@ the inventory, never from hand-typed numbers. Layout and fields: docs/results.md
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -148,9 +149,54 @@ def _read_all(folder: Path, model: type[T], unreadable: list[str]) -> list[T]:
     return [item for item in found if item is not None]
 
 
+def history_from_ledger(dataset: str, lines: list[str]) -> BackupHistory:
+    """A dataset's job history from the backup server's arrival ledger (``/var/lib/rempart/ledger/<d>.jsonl``):
+    one job per snapshot that arrived, with the server's own times, plus failed jobs and prune holds."""
+    jobs: list[dict[str, object]] = []
+    hold = False
+    for line in lines:
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        event = entry.get("event")
+        if event == "snapshot":
+            stats = entry.get("stats") or {}
+            started, arrived = entry.get("job_started") or entry["arrived"], entry["arrived"]
+            jobs.append(
+                {
+                    "started": datetime.fromtimestamp(started, UTC),
+                    "finished": datetime.fromtimestamp(arrived, UTC),
+                    "duration_s": arrived - started,
+                    "status": "success",
+                    "snapshot": str(entry.get("id", ""))[:8],
+                    "bytes_added": stats.get("added_bytes"),
+                    "files_new": stats.get("files"),
+                    "anomaly": bool(entry.get("anomaly")),
+                }
+            )
+        elif event == "job-failed":
+            jobs.append({"started": datetime.fromtimestamp(entry["at"], UTC), "status": "failed"})
+        elif event in ("hold", "hold-cleared"):
+            hold = event == "hold"
+    return BackupHistory.model_validate({"dataset": dataset, "jobs": jobs, "prune_hold": hold})
+
+
+def _ledger_histories(folder: Path, unreadable: list[str]) -> dict[str, BackupHistory]:
+    histories: dict[str, BackupHistory] = {}
+    for path in sorted(folder.glob("*.jsonl")):
+        try:
+            histories[path.stem] = history_from_ledger(
+                path.stem, path.read_text(encoding="utf-8").splitlines()
+            )
+        except (OSError, ValueError, KeyError, ValidationError) as error:
+            unreadable.append(f"{path.name}: {str(error).splitlines()[0]}")
+    return histories
+
+
 def load_results(folder: Path) -> Results:
     unreadable: list[str] = []
-    backups = {h.dataset: h for h in _read_all(folder / "backups", BackupHistory, unreadable)}
+    backups = _ledger_histories(folder / "ledger", unreadable)
+    backups |= {h.dataset: h for h in _read_all(folder / "backups", BackupHistory, unreadable)}
     verification = folder / "offsite" / "verify.json"
     return Results(
         backups=backups,

@@ -74,3 +74,22 @@ def test_plan_lists_every_dataset_in_restore_order(inventory, results, now):
     assert plan.index("dpi-postgresql") < plan.index("partages")
     assert "Séquestre des clés" in plan and "eu-west-3" in plan
     assert "15 sauvegardes\nquotidiennes" in plan or "15 sauvegardes quotidiennes" in plan
+
+
+def test_backups_come_from_the_servers_ledger(inventory, results, now):
+    (results / "backups" / "partages.json").unlink()
+    ledger = results / "ledger" / "partages.jsonl"
+    ledger.parent.mkdir()
+    arrived = now.timestamp() - 2 * 3600
+    lines = [
+        {"event": "job-failed", "at": arrived - 7200, "rc": 255},
+        {"event": "snapshot", "id": "cd8434549c9c", "job_started": arrived - 30, "arrived": arrived,
+         "stats": {"added_bytes": 4096, "files": 160}, "anomaly": [], "trusted": True},
+        {"event": "hold", "at": arrived + 1, "by": "anomaly-check", "reasons": ["mass-change"]},
+    ]  # fmt: skip
+    ledger.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    _, document = generate(inventory, results, now)
+    partages = dataset(document, "partages")
+    assert partages["backup_age_hours"] == 2.0
+    assert partages["prune_hold"] is True
+    assert partages["rpo_met"] is True and partages["anomaly"] is False
