@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rempart.offsite_s3 import Version, add_connection_arguments, client, history, parse_timestamp
+from rempart.offsite_s3 import Version, add_connection_arguments, client, history, key_prefix, parse_timestamp
 
 SKIPPED_PREFIXES = ("locks/",)
 
@@ -88,7 +88,7 @@ def parse_target(text: str) -> tuple[str, str] | Path:
         bucket, _, prefix = text.removeprefix("s3://").partition("/")
         if not bucket:
             raise argparse.ArgumentTypeError(f"{text!r}: expected s3://BUCKET[/prefix]")
-        return bucket, prefix.strip("/") + "/" if prefix.strip("/") else ""
+        return bucket, key_prefix(prefix)
     return Path(text)
 
 
@@ -115,7 +115,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     s3 = client(args.endpoint_url, args.region)
-    prefix = args.prefix.strip("/") + "/" if args.prefix.strip("/") else ""
+    prefix = key_prefix(args.prefix)
     try:
         count = recover(s3, args.bucket, args.at, args.to, prefix)
     except (ClientError, BotoCoreError, ValueError) as error:

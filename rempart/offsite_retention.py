@@ -31,7 +31,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rempart.offsite_s3 import Version, add_connection_arguments, client, history, utcnow
+from rempart.offsite_s3 import Version, add_connection_arguments, client, history, key_prefix, utcnow
 
 SKIPPED_PREFIXES = ("locks/", "rempart-verify/")
 
@@ -120,7 +120,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     s3 = client(args.endpoint_url, args.region)
-    prefix = args.prefix.strip("/") + "/" if args.prefix.strip("/") else ""
+    prefix = key_prefix(args.prefix)
     try:
         report = refresh_retention(
             s3, args.bucket, args.days, prefix=prefix, renew_margin_days=args.renew_margin_days

@@ -24,6 +24,12 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--region", help="AWS region (default: from the AWS environment)")
 
 
+def key_prefix(prefix: str) -> str:
+    """A repository's prefix in a bucket as S3 keys start with it: '' for the root, else 'path/'."""
+    stripped = prefix.strip("/")
+    return f"{stripped}/" if stripped else ""
+
+
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
