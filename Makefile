@@ -68,7 +68,7 @@ demo: lab-up
 	@find reports -type f | sort | sed 's/^/  /'
 	@echo "Rapport CaRE : reports/*/rapport-care.html   Plan : reports/*/plan-sauvegarde.html"
 
-lint: setup
+lint: setup lab-vault  ## ansible-lint syntax-checks playbooks with the lab inventory, whose vault it must open
 	$(BIN)/yamllint -s .
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
