@@ -306,25 +306,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 opts=self._child(),
             )
         )
-        self._add(
-            aws.s3.BucketPublicAccessBlock(
-                f"{name}-logs-public-access-block",
-                bucket=log_bucket.id,
-                block_public_acls=True,
-                ignore_public_acls=True,
-                block_public_policy=True,
-                restrict_public_buckets=True,
-                opts=self._child(),
-            )
-        )
-        self._add(
-            aws.s3.BucketOwnershipControls(
-                f"{name}-logs-ownership",
-                bucket=log_bucket.id,
-                rule={"object_ownership": "BucketOwnerEnforced"},
-                opts=self._child(),
-            )
-        )
+        self._block_public_access(f"{name}-logs", log_bucket.id)
         self._add(
             aws.s3.BucketPolicy(
                 f"{name}-logs-policy",
