@@ -52,43 +52,23 @@ def _restore_and_compare(repository, data, cache, target):
     assert len(tree_digest(data)) == 40
 
 
+def _recover(bucket, endpoint, moment, destination, capsys):
+    arguments = ["offsite-recover", "--bucket", bucket, "--endpoint-url", endpoint]
+    code = main([*arguments, "--at", moment.isoformat(), "--to", destination])
+    assert code == 0, capsys.readouterr().err
+
+
 def test_recover_to_directory(attacked_repository, strict_endpoint, tmp_path, capsys):
     bucket, before_attack, data, _cache = attacked_repository
     rebuilt = tmp_path / "rebuilt"
-    code = main(
-        [
-            "offsite-recover",
-            "--bucket",
-            bucket,
-            "--endpoint-url",
-            strict_endpoint,
-            "--at",
-            before_attack.isoformat(),
-            "--to",
-            str(rebuilt),
-        ]
-    )
-    assert code == 0, capsys.readouterr().err
+    _recover(bucket, strict_endpoint, before_attack, str(rebuilt), capsys)
     assert not (rebuilt / "locks").exists()
     _restore_and_compare(str(rebuilt), data, tmp_path / "cache-dir", tmp_path / "restored")
 
 
 def test_recover_in_place(attacked_repository, strict_endpoint, s3, tmp_path, capsys):
     bucket, before_attack, data, _cache = attacked_repository
-    code = main(
-        [
-            "offsite-recover",
-            "--bucket",
-            bucket,
-            "--endpoint-url",
-            strict_endpoint,
-            "--at",
-            before_attack.isoformat(),
-            "--to",
-            f"s3://{bucket}",
-        ]
-    )
-    assert code == 0, capsys.readouterr().err
+    _recover(bucket, strict_endpoint, before_attack, f"s3://{bucket}", capsys)
     _restore_and_compare(f"s3:{strict_endpoint}/{bucket}", data, tmp_path / "cache-s3", tmp_path / "restored")
     # the attacker's versions are still there, under the recovered ones: nothing was destroyed
     versions = s3.list_object_versions(Bucket=bucket)
