@@ -99,6 +99,63 @@ class Offsite(Strict):
         return region
 
 
+MediumId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{1,31}$")]
+OFFLINE_MAX_ROTATION_DAYS = 92  # a quarter: older than that, the offline copy misses most incidents
+
+
+class OfflineMedium(Strict):
+    """One removable medium of the offline copy, recognised by the serial number of its disk (udev
+    ID_SERIAL_SHORT) and/or the UUID of its LUKS2 header (set when the medium is enrolled)."""
+
+    id: MediumId
+    serial: str | None = Field(None, pattern=r"^[A-Za-z0-9._:-]{1,64}$")
+    uuid: str | None = Field(None, pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    description: str = ""
+
+    @model_validator(mode="after")
+    def identified(self) -> OfflineMedium:
+        if not self.serial and not self.uuid:
+            raise ValueError(
+                f"medium {self.id!r} needs 'serial' (udevadm info: ID_SERIAL_SHORT) or 'uuid' (its LUKS2 UUID, "
+                "cryptsetup luksUUID): an unidentified medium would be refused when attached"
+            )
+        return self
+
+
+class OfflineRotation(Strict):
+    """How media rotate: a new offline copy at least every ``every_days``; ``media_count`` media in the
+    rotation, ``offsite_count`` of them kept off-site at any time (BP100-OPS-02, BP100-EXT-01)."""
+
+    every_days: int = Field(ge=1, le=OFFLINE_MAX_ROTATION_DAYS)
+    media_count: int = Field(ge=2, le=52)
+    offsite_count: int = Field(1, ge=0, le=51)
+
+    @model_validator(mode="after")
+    def one_medium_on_site(self) -> OfflineRotation:
+        if self.offsite_count >= self.media_count:
+            raise ValueError(
+                f"offsite_count ({self.offsite_count}) must be below media_count ({self.media_count}): "
+                "at least one medium must be on site to receive the next copy"
+            )
+        return self
+
+
+class OfflineCopy(Strict):
+    """The offline leg of 3-2-1-1-0: rotated LUKS2-encrypted removable media (roles/offline_copy)."""
+
+    media: list[OfflineMedium] = Field(min_length=2)
+    rotation: OfflineRotation
+
+    @model_validator(mode="after")
+    def enough_media(self) -> OfflineCopy:
+        if len(self.media) < self.rotation.media_count:
+            raise ValueError(
+                f"rotation.media_count is {self.rotation.media_count} but only {len(self.media)} media are "
+                "declared: declare every medium of the rotation under media"
+            )
+        return self
+
+
 class DatasetBackup(Strict):
     """How the dataset's backup job runs (roles backup_server / backup_client). Defaults suit most datasets."""
 
@@ -137,6 +194,8 @@ class Establishment(Strict):
     datasets: list[Dataset] = Field(min_length=1)
     # Degraded-mode binder for the rescue stations (DEG-*, CARE-D2-02): rempart/degraded_mode.py.
     degraded_mode: DegradedMode = Field(default_factory=DegradedMode)
+    # Offline copy on rotated removable media (BP100-OPS-02): roles/offline_copy. None: no offline leg.
+    offline_copy: OfflineCopy | None = None
 
     @field_validator("finess", mode="before")
     @classmethod

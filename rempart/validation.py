@@ -154,6 +154,7 @@ def _cross_checks(data: Mapping[str, Any], inventory_hosts: Collection[str] | No
                 f"dependency cycle {' -> '.join(cycle)}: no restore order exists; remove one dependency",
             )
         )
+    violations += _offline_media_checks(data.get("offline_copy"))
     offsite, retention = data.get("offsite"), data.get("retention") or {}
     if isinstance(offsite, dict) and isinstance(retention, dict):
         days, daily = offsite.get("retention_days"), retention.get("daily", 15)
@@ -170,6 +171,29 @@ def _cross_checks(data: Mapping[str, Any], inventory_hosts: Collection[str] | No
                     "every daily backup",
                 )
             )
+    return violations
+
+
+def _offline_media_checks(offline: Any) -> list[Violation]:
+    """Each medium's id, serial and LUKS UUID name one medium only (else an attached disk is ambiguous)."""
+    media = offline.get("media") if isinstance(offline, dict) else None
+    if not isinstance(media, list):
+        return []
+    violations: list[Violation] = []
+    for key in ("id", "serial", "uuid"):
+        seen: dict[str, int] = {}
+        for index, medium in enumerate(media):
+            value = medium.get(key) if isinstance(medium, dict) else None
+            if not isinstance(value, str) or not value:
+                continue
+            if value in seen:
+                violations.append(
+                    Violation(
+                        f"{ROOT}.offline_copy.media[{index}].{key}",
+                        f"duplicate {key} {value!r} (also media[{seen[value]}]); each medium needs its own",
+                    )
+                )
+            seen.setdefault(value, index)
     return violations
 
 

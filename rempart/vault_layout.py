@@ -15,6 +15,9 @@ REST_SERVER_PASSWORDS = "vault_rest_server_passwords"
 # stored generations.
 DEGRADED_SECRETS_VARIABLE = "vault_degraded_mode"
 
+# LUKS2 key of each offline medium (roles/offline_copy), by medium id: escrowed in the vault, never on the medium.
+OFFLINE_MEDIA_KEYS = "vault_offline_media_keys"
+
 # Kinds of generated secret: None = random URL-safe token (256 bits).
 ED25519_PEM = "ed25519-pem"
 
@@ -27,4 +30,6 @@ def required_secrets(establishment: Establishment) -> dict[str, dict[str, str | 
     }
     if establishment.degraded_mode.export is not None:
         needed[DEGRADED_SECRETS_VARIABLE] = {"signing_key": ED25519_PEM, "storage_passphrase": None}
+    if establishment.offline_copy is not None:
+        needed[OFFLINE_MEDIA_KEYS] = {medium.id: None for medium in establishment.offline_copy.media}
     return needed
