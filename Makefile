@@ -19,7 +19,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= offsite hardening backup hardening-vm degraded lab
 MOLECULE_JOBS ?= 2
 
-.PHONY: help setup host lab-image lab-up lab-down lab-vault demo lint unit molecule test test-quick test-proof bench-hardening bench-backup clean
+.PHONY: help setup host lab-image lab-up lab-down lab-vault demo lint unit molecule test test-quick test-proof bench-hardening bench-backup bench-converge clean
 
 help:
 	@echo "make demo   - build the lab and converge the lab establishment (results under reports/)"
@@ -95,6 +95,9 @@ bench-hardening: lab-image  ## OpenSCAP ANSSI-BP-028 scores (about 70 min)
 
 bench-backup: lab-image
 	tests/benchmarks/backup.sh
+
+bench-converge: lab-image  ## site.yml (base + backup) on 1, 4, 8 clients, fresh and second run (about 15 min)
+	tests/benchmarks/converge.sh
 
 clean: lab-down
 	rm -rf reports .lab/facts

@@ -10,7 +10,7 @@ from immutable_vault import ImmutableBackupVault, VaultSettings
 
 import pulumi
 from rempart.establishment import Establishment
-from rempart.inventory import ESTABLISHMENT_FILE, inventory_hosts, load_establishment_data
+from rempart.inventory import ESTABLISHMENT_FILE, inventory_groups, inventory_hosts, load_establishment_data
 from rempart.validation import load_valid
 
 PROJECT_DIR = Path(__file__).resolve().parent
@@ -23,13 +23,18 @@ def establishment_path(config: pulumi.Config) -> Path:
 
 
 def load_establishment(path: Path) -> Establishment:
-    """Validated like `rempart validate`; the inventory's hosts are checked when the file sits in one."""
-    inventory = (
-        path.parents[len(ESTABLISHMENT_FILE.parts) - 1]
-        if path.parts[-3:] == ESTABLISHMENT_FILE.parts
-        else None
+    """Validated like `rempart validate`; the inventory's hosts are checked when the file sits in one
+    (group_vars/all/ of an establishment's inventory, or group_vars/<group>/ of a GHT: that group's hosts)."""
+    in_group_vars = (
+        len(path.parts) >= 3 and path.parts[-3] == "group_vars" and path.name == ESTABLISHMENT_FILE.name
     )
-    hosts = inventory_hosts(inventory) if inventory and (inventory / "hosts.yml").exists() else None
+    inventory = path.parents[2] if in_group_vars else None
+    hosts = None
+    if inventory and (inventory / "hosts.yml").exists():
+        group = path.parts[-2]
+        hosts = (
+            inventory_hosts(inventory) if group == "all" else inventory_groups(inventory).get(group, set())
+        )
     return load_valid(load_establishment_data(path), hosts)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from rempart import (
     documents,
+    ght_stacks,
     lab,
     lab_offsite,
     offsite_outputs,
@@ -18,8 +19,8 @@ from rempart import (
     scaffold,
     secrets,
 )
-from rempart.inventory import InventoryError, inventory_hosts, load_establishment_data
-from rempart.validation import validate
+from rempart.ght import check_inventory
+from rempart.inventory import InventoryError
 
 COMMAND_MODULES = (
     documents,
@@ -31,19 +32,29 @@ COMMAND_MODULES = (
     offsite_retention,
     offsite_outputs,
     lab_offsite,
+    ght_stacks,
 )
 
 
 def _validate(args: argparse.Namespace) -> int:
-    establishment, violations = validate(
-        load_establishment_data(args.inventory), inventory_hosts(args.inventory)
-    )
-    for violation in violations:
+    """Every establishment of the inventory (one, or each of a GHT: rempart/ght.py)."""
+    check = check_inventory(args.inventory)
+    ght = len(check.establishments) > 1 or check.establishments[0][0].group != "all"
+    count = len(check.across)
+    for source, establishment, violations in check.establishments:
+        prefix = f"[{source.group}] " if ght else ""
+        for violation in violations:
+            print(f"{prefix}{violation}")
+        count += len(violations)
+        if establishment is not None and not violations:
+            print(
+                f"{args.inventory}: {prefix}establishment {establishment.finess} ({establishment.name}) is valid"
+            )
+    for violation in check.across:
         print(violation)
-    if violations or establishment is None:
-        print(f"{args.inventory}: {len(violations)} violation(s)", file=sys.stderr)
+    if not check.valid:
+        print(f"{args.inventory}: {count} violation(s)", file=sys.stderr)
         return 1
-    print(f"{args.inventory}: establishment {establishment.finess} ({establishment.name}) is valid")
     return 0
 
 

@@ -18,7 +18,8 @@ from rempart.charts import target_vs_measured, time_series
 from rempart.dependencies import restore_order
 from rempart.establishment import Establishment
 from rempart.evidence import Evidence, build_evidence
-from rempart.inventory import inventory_hosts, load_establishment_data
+from rempart.ght import establishment_sources
+from rempart.inventory import load_establishment_data
 from rempart.results import Results, load_results
 from rempart.validation import load_valid
 
@@ -123,7 +124,16 @@ def render_plan(establishment: Establishment, now: datetime) -> str:
 
 
 def write_documents(inventory: Path, reports: Path, now: datetime) -> list[Path]:
-    establishment = load_valid(load_establishment_data(inventory), inventory_hosts(inventory))
+    """The documents of every establishment of the inventory, each in its own reports/<finess>/ (GHT: one
+    folder per legal entity, computed from that establishment's file and results only)."""
+    written: list[Path] = []
+    for source in establishment_sources(inventory):
+        establishment = load_valid(load_establishment_data(source.path), source.hosts)
+        written += _write_establishment(establishment, reports, now)
+    return written
+
+
+def _write_establishment(establishment: Establishment, reports: Path, now: datetime) -> list[Path]:
     folder = reports / establishment.finess
     folder.mkdir(parents=True, exist_ok=True)
     html, evidence = render_report(establishment, load_results(folder), now)

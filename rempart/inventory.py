@@ -45,6 +45,41 @@ def _collect_hosts(group: Any, hosts: set[str]) -> None:
         _collect_hosts(child, hosts)
 
 
+def _collect_groups(name: str, group: Any, groups: dict[str, set[str]]) -> set[str]:
+    members: set[str] = set()
+    if isinstance(group, dict):
+        members.update((group.get("hosts") or {}).keys())
+        for child_name, child in (group.get("children") or {}).items():
+            members |= _collect_groups(child_name, child, groups)
+    groups.setdefault(name, set()).update(members)
+    return members
+
+
+def inventory_groups(inventory_dir: Path) -> dict[str, set[str]]:
+    """Group -> every host in it (children included), from the folder's ``hosts.yml``."""
+    groups: dict[str, set[str]] = {}
+    for name, group in (load_yaml(inventory_dir / "hosts.yml") or {}).items():
+        _collect_groups(name, group, groups)
+    return groups
+
+
+def inventory_host_vars(inventory_dir: Path) -> dict[str, dict[str, Any]]:
+    """Host -> the variables ``hosts.yml`` gives it inline (merged over its declarations)."""
+    found: dict[str, dict[str, Any]] = {}
+
+    def collect(group: Any) -> None:
+        if not isinstance(group, dict):
+            return
+        for host, variables in (group.get("hosts") or {}).items():
+            found.setdefault(host, {}).update(variables or {})
+        for child in (group.get("children") or {}).values():
+            collect(child)
+
+    for group in (load_yaml(inventory_dir / "hosts.yml") or {}).values():
+        collect(group)
+    return found
+
+
 def inventory_hosts(inventory_dir: Path) -> set[str]:
     """Every host named in the folder's YAML inventory (``hosts.yml``)."""
     document = load_yaml(inventory_dir / "hosts.yml")

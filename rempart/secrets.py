@@ -10,7 +10,8 @@ from typing import Any
 
 import yaml
 
-from rempart.inventory import inventory_hosts, load_establishment_data
+from rempart.ght import EstablishmentSource, establishment_sources
+from rempart.inventory import load_establishment_data
 from rempart.validation import load_valid
 from rempart.vault_layout import (  # noqa: F401  (re-exported for callers of rempart.secrets)
     DEGRADED_SECRETS_VARIABLE,
@@ -51,11 +52,21 @@ def ensure_password_file(path: Path) -> None:
 
 
 def init_vault(inventory_dir: Path, password_file: Path) -> list[str]:
-    """Add a random value for every missing secret; return the variable paths that were added."""
-    establishment = load_valid(load_establishment_data(inventory_dir), inventory_hosts(inventory_dir))
+    """Add a random value for every missing secret of every establishment of the inventory (each of a GHT in
+    its own group_vars/<group>/vault.yml); return the variable paths that were added."""
+    sources = establishment_sources(inventory_dir)
+    added: list[str] = []
+    for source in sources:
+        prefix = "" if source.group == "all" else f"{source.group}: "
+        added += [prefix + a for a in _init_establishment_vault(source, password_file)]
+    return added
+
+
+def _init_establishment_vault(source: EstablishmentSource, password_file: Path) -> list[str]:
+    establishment = load_valid(load_establishment_data(source.path), source.hosts)
     ensure_password_file(password_file)
     vault = _vault(password_file)
-    vault_path = inventory_dir / VAULT_FILE
+    vault_path = source.vault
     current: dict[str, Any] = {}
     if vault_path.exists():
         current = yaml.safe_load(vault.decrypt(vault_path.read_bytes())) or {}
@@ -85,7 +96,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     added = init_vault(args.inventory, args.vault_password_file)
-    print(
-        f"{args.inventory / VAULT_FILE}: {len(added)} secret(s) added" + "".join(f"\n  + {a}" for a in added)
-    )
+    vaults = ", ".join(str(s.vault) for s in establishment_sources(args.inventory))
+    print(f"{vaults}: {len(added)} secret(s) added" + "".join(f"\n  + {a}" for a in added))
     return 0

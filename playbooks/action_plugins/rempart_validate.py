@@ -1,17 +1,31 @@
 """Ansible action ``rempart_validate``: checks the establishment of the inventory with the same code as
 the ``rempart validate`` command and the Pulumi program (:mod:`rempart.validation`).
 
+A GHT inventory (``rempart_ght``, rempart/ght.py) has one establishment per group: each is validated against its
+own group's hosts and vault, then the rules across them (distinct FINESS, a host in one establishment, one port
+per view of a shared backup server).
+
 Runs on the controller only and reads the establishment and the vault secrets from the play's variables,
 so no secret travels in task arguments or appears in the result.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from rempart.validation import validate
+from rempart.ght import (
+    DEFAULT_REST_PORT,
+    GHT_VARIABLE,
+    VIEW_HOST,
+    VIEW_PORT,
+    EstablishmentSource,
+    View,
+    ght_violations,
+)
+from rempart.validation import Violation, validate
 
 
 class ActionModule(ActionBase):
@@ -29,8 +43,10 @@ class ActionModule(ActionBase):
         if check_secrets:
             secrets = {k: self._templar.template(v) for k, v in task_vars.items() if k.startswith("vault_")}
         hosts = task_vars.get("groups", {}).get("all", [])
-        establishment, violations = validate(data, inventory_hosts=set(hosts), secrets=secrets)
         result["changed"] = False
+        if raw is None and task_vars.get(GHT_VARIABLE) is not None:
+            return self._run_ght(result, task_vars, check_secrets)
+        establishment, violations = validate(data, inventory_hosts=set(hosts), secrets=secrets)
         if raw is None:
             result["failed"] = True
             result["msg"] = (
@@ -48,4 +64,52 @@ class ActionModule(ActionBase):
             assert establishment is not None
             result["msg"] = f"establishment {establishment.finess} ({establishment.name}) is valid"
             result["finess"] = establishment.finess
+        return result
+
+    def _run_ght(
+        self, result: dict[str, Any], task_vars: dict[str, Any], check_secrets: bool
+    ) -> dict[str, Any]:
+        ght = self._templar.template(task_vars[GHT_VARIABLE])
+        groups: dict[str, list[str]] = task_vars.get("groups", {})
+        hostvars = task_vars.get("hostvars", {})
+        checked = []
+        violations: list[Violation] = []
+        for group in ght.get("establishments") or []:
+            members = groups.get(group) or []
+            if not members:
+                violations.append(Violation(f"{GHT_VARIABLE}.establishments", f"group {group!r} has no host"))
+                continue
+            variables = hostvars[members[0]]
+            secrets = None
+            if check_secrets:
+                secrets = {k: variables[k] for k in variables if str(k).startswith("vault_")}
+            establishment, found = validate(
+                variables.get("establishment"), inventory_hosts=set(members), secrets=secrets
+            )
+            violations += [Violation(f"{group}.{v.path}", v.message) for v in found]
+            checked.append((EstablishmentSource(group, Path(group), frozenset(members)), establishment))
+        views = [
+            View(
+                name,
+                str(hostvars[name][VIEW_HOST]),
+                int(hostvars[name].get(VIEW_PORT, DEFAULT_REST_PORT)),
+                next((s.group for s, _ in checked if name in s.hosts), ""),
+            )
+            for name in groups.get("backup_servers", [])
+            if VIEW_HOST in hostvars[name]
+        ]
+        violations += ght_violations(checked, views, set(groups.get("all", [])))
+        result["violations"] = [{"path": v.path, "message": v.message} for v in violations]
+        if violations:
+            result["failed"] = True
+            result["msg"] = f"{len(violations)} violation(s) in the GHT:\n" + "\n".join(
+                f"- {v}" for v in violations
+            )
+            return result
+        result["finess"] = [e.finess for _, e in checked if e is not None]
+        result["msg"] = (
+            f"GHT {ght.get('name', '')}: "
+            + ", ".join(f"{e.finess} ({e.name})" for _, e in checked if e is not None)
+            + " valid"
+        )
         return result
