@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from rempart.dependencies import restore_order
 from rempart.establishment import Establishment
-from rempart.results import Drill, DrillDataset, Results
+from rempart.results import Drill, DrillDataset, OffsiteLeg, RansomwareDrill, Results
 
 Status = Literal["conforme", "non conforme", "preuve manquante"]
 DRILL_MAX_AGE = timedelta(days=92)  # restore tests at least quarterly (BP100-OPS-11), well inside retention
@@ -249,13 +249,36 @@ def _requirements(
             "TK-RANSOM",
             "Exercice rançongiciel : aucune donnée perdue",
             _status(
-                (ransomware.status == "passed" and ransomware.files_lost == 0 and ransomware.rows_lost == 0)
+                (
+                    ransomware.status == "passed"
+                    and ransomware.files_lost == 0
+                    and ransomware.rows_lost == 0
+                    and (
+                        not isinstance(ransomware.offsite, OffsiteLeg)
+                        or ransomware.offsite.status == "passed"
+                    )
+                )
                 if ransomware
                 else None
             ),
-            f"ransomware/ — {len(ransomware.attempts)} tentatives" if ransomware else "non joué",
+            _ransomware_evidence(ransomware),
         ),
     ]
+
+
+def _ransomware_evidence(drill: RansomwareDrill | None) -> str:
+    if drill is None:
+        return "non joué"
+    text = f"ransomware/ — {len(drill.attempts)} tentatives"
+    leg = drill.offsite
+    if isinstance(leg, OffsiteLeg):
+        text += (
+            f" ; hors site : {leg.refused}/{leg.attempts} refusées, {leg.files_lost} fichier(s) et"
+            f" {leg.rows_lost} ligne(s) perdus après restauration depuis la copie immuable"
+        )
+    else:
+        text += " ; volet hors site non joué"
+    return text
 
 
 def build_evidence(establishment: Establishment, results: Results, now: datetime) -> Evidence:

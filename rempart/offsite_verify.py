@@ -15,6 +15,7 @@ import re
 import secrets
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -236,17 +237,41 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-retention-days", type=int, required=True, help="offsite.retention_days")
     parser.add_argument("--account-id", help="the bucket owner's account (default: the caller's, from STS)")
     parser.add_argument("--no-probe", action="store_true", help="read settings only, write no canary")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        metavar="PATH",
+        help="also record the verdict there (reports/<finess>/offsite/verify.json, docs/results.md)",
+    )
     parser.set_defaults(handler=_run)
+
+
+def write_record(path: Path, bucket: str, findings: list[str], checked_at: dt.datetime) -> None:
+    """The verdict as the evidence report reads it (rempart.results.OffsiteVerification)."""
+    record = {
+        "bucket": bucket,
+        "checked_at": checked_at.isoformat(),
+        "compliant": not findings,
+        "findings": findings,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 def _run(args: argparse.Namespace) -> int:
     s3 = client(args.endpoint_url, args.region)
     account = args.account_id or _account_id(args.endpoint_url, args.region)
+    checked_at = utcnow()
     try:
         findings = verify(s3, args.bucket, args.min_retention_days, account, probe=not args.no_probe)
     except (ClientError, BotoCoreError) as error:
         print(f"{args.bucket}: cannot be checked: {error}", file=sys.stderr)
+        findings = [f"cannot be checked: {error}"]
+        if args.json:
+            write_record(args.json, args.bucket, findings, checked_at)
         return 1
+    if args.json:
+        write_record(args.json, args.bucket, findings, checked_at)
     for finding in findings:
         print(f"{args.bucket}: {finding}")
     if findings:

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 
 class Result(BaseModel):
@@ -71,6 +71,24 @@ class Attempt(Result):
     detail: str = ""
 
 
+class OffsiteLeg(Result):
+    """The ransomware drill's offsite leg: the writer key turned against the bucket, then a restore from the
+    point-in-time recovery alone."""
+
+    bucket: str
+    recovered_at: AwareDatetime
+    attempts: int
+    refused: int
+    objects_hidden: int
+    versions_deleted: int
+    files_lost: int
+    rows_lost: int
+    files_checked: int
+    rows_checked: int
+    restore_time_s: float
+    status: Literal["passed", "failed"]
+
+
 class RansomwareDrill(Result):
     started: AwareDatetime
     finished: AwareDatetime
@@ -79,16 +97,28 @@ class RansomwareDrill(Result):
     rows_lost: int
     restore_time_s: float
     status: Literal["passed", "failed"]
+    offsite: OffsiteLeg | str | None = None  # "not run: <why>" when the inventory has no offsite bucket
 
 
 class HardeningScore(Result):
+    """``hardening/<host>.json``: one ``oscap xccdf eval`` of a host, counted as tests/benchmarks/hardening_report.py
+    ``counts`` does (pass, fail, notapplicable, other, rate, failures), plus the host, the profile and the time."""
+
     host: str
-    level: str
     profile: str
     passed: int = Field(alias="pass")
     failed: int = Field(alias="fail")
     notapplicable: int
     scanned_at: AwareDatetime
+    level: str = ""
+    failures: list[str] = Field(default_factory=list)
+    content: str = ""
+
+    @model_validator(mode="after")
+    def _level_from_profile(self) -> HardeningScore:
+        if not self.level:
+            self.level = self.profile.rsplit("_", 1)[-1]  # xccdf_..._anssi_bp28_enhanced -> enhanced
+        return self
 
     @property
     def score_pct(self) -> float:
