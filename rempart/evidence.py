@@ -34,6 +34,10 @@ class DatasetEvidence:
     media: list[str]
     offsite_immutable: bool | None
     offline_since: datetime | None
+    offline_medium: str | None
+    offline_current: (
+        bool | None
+    )  # newest offline copy within the rotation policy (establishment.offline_copy)
     last_verified_restore: datetime | None
     restore_errors: int | None
     rto_measured_hours: float | None
@@ -88,10 +92,17 @@ def _dataset_evidence(
     last_time = (last.finished or last.started) if last else None
     age = (now - last_time).total_seconds() / 3600 if last_time else None
     offsite_ok = results.offsite.compliant if results.offsite else None
+    # only a verified copy whose medium was proven detached counts as offline (BP100-OPS-02)
     offline = max(
-        (o for o in results.offline if o.dataset == name and o.verified),
+        (o for o in results.offline if o.dataset == name and o.verified and o.offline_since),
         key=lambda o: o.copied_at,
         default=None,
+    )
+    rotation = establishment.offline_copy.rotation if establishment.offline_copy else None
+    offline_current = (
+        offline is not None
+        and offline.offline_since is not None
+        and (rotation is None or now - offline.offline_since <= timedelta(days=rotation.every_days))
     )
     drill = _last_drill_of(results, name)
     drill_result = drill[1] if drill else None
@@ -120,7 +131,9 @@ def _dataset_evidence(
         copies=copies,
         media=media,
         offsite_immutable=offsite_ok,
-        offline_since=(offline.offline_since or offline.copied_at) if offline else None,
+        offline_since=offline.offline_since if offline else None,
+        offline_medium=offline.medium if offline else None,
+        offline_current=offline_current if (offline or results.offline) else None,
         last_verified_restore=verified_at,
         restore_errors=errors,
         rto_measured_hours=round(rto_measured, 4) if rto_measured is not None else None,
@@ -132,10 +145,22 @@ def _dataset_evidence(
         "3 copies": copies >= 3,
         "2 supports": len({m.split(" ")[0] for m in media[1:]}) >= 2 if copies > 1 else False,
         "1 hors site": bool(offsite_ok),
-        "1 hors ligne ou immuable": bool(offline) or bool(offsite_ok),
+        "1 hors ligne ou immuable": offline_current or bool(offsite_ok),
         "0 erreur de restauration": errors == 0 if errors is not None else None,
     }
     return evidence
+
+
+def _offline_evidence(establishment: Establishment, datasets: list[DatasetEvidence]) -> str:
+    declared = establishment.offline_copy
+    if declared is None:
+        return "offline/ — aucun support hors ligne déclaré"
+    media = sorted({d.offline_medium for d in datasets if d.offline_medium})
+    return (
+        f"offline/ledger.jsonl — rotation tous les {declared.rotation.every_days} jours, "
+        f"{declared.rotation.media_count} supports dont {declared.rotation.offsite_count} hors site ; "
+        f"dernier(s) support(s) : {', '.join(media) or 'aucun'}"
+    )
 
 
 def _status(ok: bool | None) -> Status:
@@ -212,8 +237,8 @@ def _requirements(
         RequirementEvidence(
             "BP100-OPS-02",
             "Copie hors ligne",
-            _status(all(d.offline_since for d in datasets) if results.offline else None),
-            "offline/",
+            _status(all(d.offline_current for d in datasets) if results.offline else None),
+            _offline_evidence(establishment, datasets),
         ),
         RequirementEvidence(
             "BP100-EXT-03",

@@ -137,8 +137,10 @@ class OfflineCopy(Result):
     dataset: str
     medium: str
     copied_at: AwareDatetime
-    offline_since: AwareDatetime | None = None
+    offline_since: AwareDatetime | None = None  # None: the medium was never proven detached
     verified: bool
+    latest_snapshot: str | None = None
+    repository_sha256: str | None = None
 
 
 class RedButton(Result):
@@ -211,6 +213,42 @@ def history_from_ledger(dataset: str, lines: list[str]) -> BackupHistory:
     return BackupHistory.model_validate({"dataset": dataset, "jobs": jobs, "prune_hold": hold})
 
 
+def offline_from_ledger(lines: list[str]) -> list[OfflineCopy]:
+    """Verified offline copies from the offline ledger the backup server writes (roles/offline_copy,
+    ``/var/lib/rempart/offline/ledger.jsonl``): one entry per dataset and copy, with when its medium went offline."""
+    copies = []
+    for line in lines:
+        if not line.strip():
+            continue
+        entry = json.loads(line)
+        if entry.get("event") != "offline-copy":
+            continue
+        offline_at = entry.get("offline_at")
+        copies.append(
+            OfflineCopy(
+                dataset=entry["dataset"],
+                medium=entry["medium"],
+                copied_at=datetime.fromtimestamp(entry["copied"], UTC),
+                offline_since=datetime.fromtimestamp(offline_at, UTC) if offline_at else None,
+                verified=bool(entry.get("verified")),
+                latest_snapshot=str(entry.get("latest_snapshot") or "")[:8] or None,
+                repository_sha256=entry.get("repository_sha256"),
+            )
+        )
+    return copies
+
+
+def _offline_copies(folder: Path, unreadable: list[str]) -> list[OfflineCopy]:
+    copies = _read_all(folder, OfflineCopy, unreadable)
+    ledger = folder / "ledger.jsonl"
+    if ledger.exists():
+        try:
+            copies += offline_from_ledger(ledger.read_text(encoding="utf-8").splitlines())
+        except (OSError, ValueError, KeyError, ValidationError) as error:
+            unreadable.append(f"{ledger.name}: {str(error).splitlines()[0]}")
+    return copies
+
+
 def _ledger_histories(folder: Path, unreadable: list[str]) -> dict[str, BackupHistory]:
     histories: dict[str, BackupHistory] = {}
     for path in sorted(folder.glob("*.jsonl")):
@@ -234,7 +272,7 @@ def load_results(folder: Path) -> Results:
         ransomware=_read_all(folder / "ransomware", RansomwareDrill, unreadable),
         hardening=_read_all(folder / "hardening", HardeningScore, unreadable),
         offsite=_read(verification, OffsiteVerification, unreadable) if verification.exists() else None,
-        offline=_read_all(folder / "offline", OfflineCopy, unreadable),
+        offline=_offline_copies(folder / "offline", unreadable),
         red_button=_read_all(folder / "red-button", RedButton, unreadable),
         unreadable=unreadable,
     )
