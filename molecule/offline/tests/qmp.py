@@ -33,6 +33,7 @@ class Qmp:
             return reply.get("return")
 
     def plug(self, image: Path, device_id: str, serial: str) -> None:
+        self.unplug(device_id)  # a clean slate after an interrupted run
         self.execute("blockdev-add", driver="raw", **{"node-name": f"node-{device_id}"},
                      file={"driver": "file", "filename": str(image)})  # fmt: skip
         self.execute("device_add", driver="scsi-hd", id=device_id, bus="media.0", drive=f"node-{device_id}",
