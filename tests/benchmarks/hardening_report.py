@@ -90,11 +90,21 @@ def counts(results: Path) -> dict:
     }
 
 
+def _failed_cell(target: dict) -> str:
+    """Failed/unreachable tasks of the first run (a row whose remediation stopped early is not a score),
+    then the tasks ComplianceAsCode's copy ran past with ignore_errors."""
+    failed = target.get("first_run_failed")
+    if failed is None:
+        return "-"
+    ignored = target.get("first_run_ignored") or 0
+    return f"{failed}{' INVALID' if failed else ''}{f' ({ignored} ignored)' if ignored else ''}"
+
+
 def table(path: Path) -> int:
     data = json.loads(path.read_text())
     profiles = ["minimal", "intermediary", "enhanced"]
     header = f"{'target':<26}" + "".join(f"{p + ' p/f/na  %':>26}" for p in profiles)
-    header += f"{'Lynis':>7}{'converge s':>12}{'2nd run changed':>17}"
+    header += f"{'Lynis':>7}{'converge s':>12}{'1st run failed':>22}{'2nd run changed':>17}"
     print(header)
     print("-" * len(header))
     for target in data["targets"]:
@@ -110,7 +120,7 @@ def table(path: Path) -> int:
         converge = target.get("converge_seconds")
         changed = target.get("second_run_changed")
         row += f"{target.get('lynis', '-')!s:>7}{'-' if converge is None else converge:>12}"
-        row += f"{'-' if changed is None else changed:>17}"
+        row += f"{_failed_cell(target):>22}{'-' if changed is None else changed:>17}"
         print(row)
     return 0
 
@@ -122,8 +132,10 @@ def markdown(path: Path) -> int:
         f"{data['scanner']}, {data['content']}, {data['date']}; cells: pass / fail / not applicable, "
         "pass ÷ (pass + fail).\n"
     )
-    print("| target | " + " | ".join(profiles) + " | Lynis | converge (s) | 2nd run changed |")
-    print("|---|" + "---|" * (len(profiles) + 3))
+    print(
+        "| target | " + " | ".join(profiles) + " | Lynis | converge (s) | 1st run failed | 2nd run changed |"
+    )
+    print("|---|" + "---|" * (len(profiles) + 4))
     for target in data["targets"]:
         cells = []
         for profile in profiles:
@@ -139,7 +151,7 @@ def markdown(path: Path) -> int:
             f"| {target['label']} | "
             + " | ".join(cells)
             + f" | {target.get('lynis')} | {'-' if converge is None else converge}"
-            + f" | {'-' if changed is None else changed} |"
+            + f" | {_failed_cell(target)} | {'-' if changed is None else changed} |"
         )
     for target in data["targets"]:
         if not target["label"].startswith("Rempart"):
