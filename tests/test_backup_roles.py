@@ -115,6 +115,48 @@ def test_anomaly_rules():
     assert server.evaluate_anomaly(dict(encrypted, first=True), [], "files", THRESHOLDS) == []
 
 
+def test_shrink_rules_catch_a_dropped_database_but_not_a_normal_day():
+    dump = dict(NORMAL, changed_ratio=1.0, processed_bytes=40_000_000, rows=250_000, tables=12)
+    history = [dict(dump, first=True), dump, dict(dump, processed_bytes=41_000_000, rows=251_000)]
+    daily = dict(dump, processed_bytes=40_500_000, rows=250_400, tables_lost=0, previous_tables=12)
+    assert server.evaluate_anomaly(daily, history, "postgresql", THRESHOLDS) == []
+    # DROP DATABASE + an empty one in its place: the dump shrinks to its header, nothing is "added"
+    dropped = dict(dump, processed_bytes=900, added_bytes=0, rows=0, tables=0, tables_lost=12,
+                   lost_tables=[f"public.t{i}" for i in range(12)], previous_tables=12)  # fmt: skip
+    reasons = " ".join(server.evaluate_anomaly(dropped, history, "postgresql", THRESHOLDS))
+    assert "shrink" in reasons and "rows-lost" in reasons and "tables-lost: 12 of 12" in reasons
+    # the tables are there but emptied (TRUNCATE): rows and size give it away
+    truncated = dict(dump, processed_bytes=2_000_000, rows=1_000, tables_lost=0, previous_tables=12)
+    reasons = " ".join(server.evaluate_anomaly(truncated, history, "postgresql", THRESHOLDS))
+    assert "shrink" in reasons and "rows-lost" in reasons and "tables-lost" not in reasons
+    # one table of twelve dropped by a migration: below tables_lost_ratio
+    migrated = dict(daily, tables_lost=1, lost_tables=["public.old_audit"], previous_tables=12)
+    assert (
+        server.evaluate_anomaly(migrated, history, "postgresql", THRESHOLDS | {"tables_lost_ratio": 0.25})
+        == []
+    )
+    # a share whose files were truncated or wiped shrinks too; a tiny dataset halving by a few KiB does not fire
+    share = dict(NORMAL, processed_bytes=5_000_000_000)
+    assert "shrink" in " ".join(
+        server.evaluate_anomaly(dict(share, processed_bytes=1_000_000_000), [share] * 3, "files", THRESHOLDS)
+    )
+    tiny = dict(NORMAL, processed_bytes=40_000)
+    assert server.evaluate_anomaly(dict(tiny, processed_bytes=15_000), [tiny] * 3, "files", THRESHOLDS) == []
+
+
+def test_table_changes_compare_with_the_previous_dump():
+    assert server.table_changes(None, {"public.a": 1}) == {}
+    changes = server.table_changes({"public.a": 3}, {"public.a": 2, "public.b": 5})
+    assert changes == {
+        "rows": 3,
+        "tables": 1,
+        "tables_lost": 1,
+        "lost_tables": ["public.b"],
+        "previous_tables": 2,
+    }
+    assert server.table_changes({"public.a": 3}, None) == {"rows": 3, "tables": 1}
+
+
 def test_entropy_and_time_parsing():
     assert server.shannon_entropy(bytes(range(256)) * 64) == pytest.approx(8.0)
     assert server.shannon_entropy(b"a" * 1000) == 0.0

@@ -3,7 +3,8 @@
 # append-only REST repository, against `tar | zstd -T0` (the compressing-copy limit) and `cp -a`, on the same
 # generated hospital-like dataset, in one run, alternating baselines and jobs so that load noise cancels.
 #   SIZE=3000 tests/benchmarks/backup.sh        # MiB of generated data (default 3000; SIZE=500 for a quick run)
-#   KEEP=1 ...                                   # leave the benchmark lab running afterwards
+#   KEEP=1 ...                                   # leave the benchmark lab running afterwards; a second run
+#                                                # reuses its generated data (new repositories, cold caches)
 # Needs the lab image (lab/build-image.sh) and lab/host-setup.sh. Prints times, MiB/s, ratios, CPU and memory.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -28,9 +29,10 @@ t = time.monotonic(); r = subprocess.run(sys.argv[1], shell=True, executable="/b
 u = resource.getrusage(resource.RUSAGE_CHILDREN)
 print(f"{time.monotonic() - t:.2f} {u.ru_utime + u.ru_stime:.2f} {u.ru_maxrss} {r.returncode}")' "$2"
 }
-# jobs: start each dataset's job unit on the server, as its timer would; client CPU/RSS from the ledger
+# jobs: start each dataset's job unit on the server, as its timer would; client CPU/RSS and restic's own duration
+# (its summary) from the ledger: job wall time - restic time = the deployed path's overhead (SSH, checks after)
 run_jobs() {
-  local wall=0 cpu=0 rss=0 line
+  local wall=0 cpu=0 rss=0 restic_s=0 line
   for d in "${datasets[@]}"; do
     line=$(podman exec "$server" python3 -c '
 import subprocess, sys, time
@@ -38,13 +40,13 @@ t = time.monotonic(); r = subprocess.run(["systemctl", "start", sys.argv[1]])
 print(f"{time.monotonic() - t:.2f} 0 0 {r.returncode}")' "rempart-backup@$d.service")
     [ "$(echo "$line" | cut -d' ' -f4)" = 0 ] || { echo "job $d failed" >&2; podman exec "$server" journalctl -u "rempart-backup@$d" -n 20 >&2; exit 1; }
     wall=$(echo "scale=2; $wall + $(echo "$line" | cut -d' ' -f1)" | bc)
-    read -r c r < <(podman exec "$server" python3 -c '
+    read -r c r t < <(podman exec "$server" python3 -c '
 import json, sys
 e = [json.loads(l) for l in open(f"/var/lib/rempart/ledger/{sys.argv[1]}.jsonl") if l.strip()][-1]
-print(round(e["client"]["cpu_seconds"], 2), e["client"]["max_rss_kib"])' "$d")
-    cpu=$(echo "scale=2; $cpu + $c" | bc); rss=$(( r > rss ? r : rss ))
+print(round(e["client"]["cpu_seconds"], 2), e["client"]["max_rss_kib"], round(e["client"]["restic"]["total_duration"], 2))' "$d")
+    cpu=$(echo "scale=2; $cpu + $c" | bc); rss=$(( r > rss ? r : rss )); restic_s=$(echo "scale=2; $restic_s + $t" | bc)
   done
-  echo "$wall $cpu $rss 0"
+  echo "$wall $cpu $rss 0 $restic_s"
 }
 mibs() { echo "scale=1; $1 / $2" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
@@ -53,13 +55,22 @@ echo "== lab up, converge (roles backup_server + backup_client)"
 rempart lab up --inventory "$inventory" >/dev/null
 (cd "$root" && ansible-playbook -i "$inventory" tests/benchmarks/backup-converge.yml >/tmp/rempart-bench-converge.log) \
   || { tail -30 /tmp/rempart-bench-converge.log; exit 1; }
-echo "== generating ${SIZE} MiB of hospital-like data on $client"
-podman cp "$root/tests/benchmarks/backup-generate.py" "$client:/usr/local/bin/backup-generate.py"
-podman exec "$client" sh -c "rm -rf /srv/bench /var/tmp/b && python3 /usr/local/bin/backup-generate.py /srv/bench $SIZE"
+stamp="$SIZE $(sha256sum "$root/tests/benchmarks/backup-generate.py" | cut -c1-16)"
+if [ "$(podman exec "$client" cat /var/tmp/bench.stamp 2>/dev/null)" != "$stamp" ]; then
+  echo "== generating ${SIZE} MiB of hospital-like data on $client"
+  podman cp "$root/tests/benchmarks/backup-generate.py" "$client:/usr/local/bin/backup-generate.py"
+  podman exec "$client" sh -c "rm -rf /srv/bench /var/tmp/b && python3 /usr/local/bin/backup-generate.py /srv/bench $SIZE"
+  podman exec "$client" sh -c "echo '$stamp' > /var/tmp/bench.stamp"
+fi
+echo "== new empty repositories, no ledger, no client cache (the full backup starts from nothing)"
+podman exec "$server" sh -c "rm -rf /srv/rempart/repos/* /var/lib/rempart/ledger /var/lib/rempart/status \
+  /var/lib/rempart/holds /var/lib/rempart/manifests /var/lib/rempart/cache"
+for d in "${datasets[@]}"; do podman exec "$server" rempart-backup-admin restic "$d" init >/dev/null; done
+podman exec "$client" sh -c "rm -rf /var/lib/rempart-backup-client/* /var/cache/rempart-backup-client/*"
 bytes=$(podman exec "$client" du -sb /srv/bench | cut -f1)
 mib=$(echo "scale=1; $bytes / 1048576" | bc)
 files=$(podman exec "$client" sh -c 'find /srv/bench -type f | wc -l')
-echo "   $mib MiB in $files files (sql / dicom / docs: $(podman exec "$client" sh -c 'du -sm /srv/bench/* | cut -f1 | paste -sd/'))"
+echo "   $mib MiB in $files files (sql / dicom / docs MiB: $(podman exec "$client" sh -c 'du -sm /srv/bench/sql /srv/bench/dicom /srv/bench/docs | cut -f1 | paste -sd/'))"
 podman exec "$client" mkdir -p /var/tmp/b
 
 drop_caches; tz1=$(measure "$client" "tar -C /srv/bench -cf - . | zstd -T0 -q -o /var/tmp/b/bench.tar.zst")
@@ -88,6 +99,7 @@ echo
 echo "full backup / tar|zstd : $(ratio "$(f "$full" 1)" "$tz")   (target <= 1.6)"
 echo "restore / cp -a        : $(ratio "$(f "$restore" 1)" "$cp")   (target <= 1.3)"
 echo "incremental / full     : $(ratio "$(f "$incr" 1)" "$(f "$full" 1)")"
+echo "restic's own time      : full $(f "$full" 5) s, incremental $(f "$incr" 5) s (the rest of the job wall time: SSH, job start, checks after)"
 echo "repository / data      : $(ratio "$repo" "$bytes")   (tar.zst / data: $(ratio "$zst" "$bytes"))"
 echo "restored bytes == data : $([ "$restored" = "$bytes" ] && echo yes || echo "NO ($restored vs $bytes)")"
 echo "(every step runs with the jobs' priority: Nice 10, CPUQuota ${CPU_QUOTA:-200%}, best-effort I/O 7;"

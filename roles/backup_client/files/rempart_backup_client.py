@@ -188,7 +188,10 @@ def job(name: str) -> int:
         "RESTIC_READ_CONCURRENCY": str(dataset.get("read_concurrency", 2)),
         "RESTIC_PROGRESS_FPS": "1",
     }
-    args = [config.get("restic", "/usr/bin/restic"), "backup", "--json", "--host", config["host"],
+    if int(config.get("gomaxprocs") or 0) > 0:
+        env["GOMAXPROCS"] = str(config["gomaxprocs"])
+    # --no-scan: no second walk of the dataset to estimate the remaining time (nobody watches a pull job)
+    args = [config.get("restic", "/usr/bin/restic"), "backup", "--json", "--no-scan", "--host", config["host"],
             "--tag", "rempart", "--tag", f"dataset-{name}"]  # fmt: skip
     if dataset.get("limit_upload_kib"):
         args += ["--limit-upload", str(dataset["limit_upload_kib"])]

@@ -31,6 +31,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -137,6 +138,19 @@ def restic(
 
 def snapshots(config: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return json.loads(restic(config, name, "snapshots", "--json", "--no-lock").stdout or "[]")
+
+
+def repository_ids(config: dict[str, Any], name: str, folder: str) -> set[str]:
+    """IDs of a folder of the local repository (snapshots, locks: the file names are the IDs), read without
+    starting restic: each restic process costs a key derivation and, on a busy server, seconds of wall time."""
+    path = Path(config["repos_dir"]) / name / folder
+    return {entry.name for entry in path.iterdir()} if path.is_dir() else set()
+
+
+def remove_stale_locks(config: dict[str, Any], name: str) -> None:
+    """Locks an aborted job or check left behind (the caller holds the dataset lock: no legitimate restic runs)."""
+    if repository_ids(config, name, "locks"):
+        restic(config, name, "unlock", "--remove-all", check=False)
 
 
 # --------------------------------------------------------------------------- ledger (server's own record)
@@ -271,8 +285,8 @@ def entropy_share(config: dict[str, Any], name: str, snapshot: str, paths: Seque
     chosen = sample_paths(paths, int(anomaly["samples"]))
     if not chosen:
         return None
-    high = 0
-    for path in chosen:
+
+    def looks_random(path: str) -> bool:
         process = subprocess.Popen(
             [config.get("restic", "/usr/bin/restic"), "dump", "--no-lock", snapshot, path],
             env=restic_env(config, name), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
@@ -281,20 +295,21 @@ def entropy_share(config: dict[str, Any], name: str, snapshot: str, paths: Seque
         data = process.stdout.read(65536)
         process.kill()
         process.wait()
-        if len(data) >= 512 and shannon_entropy(data) >= float(anomaly["entropy_bits"]):
-            high += 1
-    return high / len(chosen)
+        return len(data) >= 512 and shannon_entropy(data) >= float(anomaly["entropy_bits"])
+
+    with ThreadPoolExecutor(max_workers=4) as pool:  # one restic process per sample: overlap their start-up
+        return sum(pool.map(looks_random, chosen)) / len(chosen)
 
 
-def diff_stats(config: dict[str, Any], name: str, previous: str | None, current: str) -> dict[str, Any]:
+def diff_stats(
+    config: dict[str, Any], name: str, previous: str | None, snapshot: dict[str, Any]
+) -> dict[str, Any]:
+    current = snapshot["id"]
     if previous is None:
         listing = restic(config, name, "ls", "--json", "--no-lock", current).stdout.splitlines()
         files = [json.loads(line) for line in listing if line.startswith("{")]
         paths = [f["path"] for f in files if f.get("type") == "file"]
-        summary = (
-            json.loads(restic(config, name, "cat", "snapshot", "--no-lock", current).stdout).get("summary")
-            or {}
-        )
+        summary = snapshot.get("summary") or {}
         return {"first": True, "added_files": len(paths), "changed_files": 0, "removed_files": 0,
                 "added_bytes": int(summary.get("data_added", 0)), "touched": paths}  # fmt: skip
     lines = restic(config, name, "diff", "--json", "--no-lock", previous, current).stdout.splitlines()
@@ -351,7 +366,51 @@ def evaluate_anomaly(
         limit = float(thresholds["volume_factor"]) * median_bytes + float(thresholds["volume_floor_bytes"])
         if current["added_bytes"] > limit:
             reasons.append(f"volume: {current['added_bytes']} bytes added (median {median_bytes:.0f})")
+    return reasons + shrink_reasons(current, history[-int(thresholds["history"]) :], thresholds)
+
+
+def shrink_reasons(
+    current: dict[str, Any], recent: Sequence[dict[str, Any]], thresholds: dict[str, Any]
+) -> list[str]:
+    """A dataset that suddenly holds much less: a dropped database (its dump shrinks to a header), a wiped or
+    truncated share. Nothing is "added" then, so the change and volume rules stay silent.
+
+    Compares the snapshot's total size (files read, or the dump's size) and, for database dumps, the rows and
+    tables the job counted in the dump, with the recent trusted jobs (the first one included: it is a full size).
+    """
+    reasons: list[str] = []
+    ratio = float(thresholds.get("shrink_ratio", 0.5))
+    sizes = [h["processed_bytes"] for h in recent if h.get("processed_bytes")]
+    size = int(current.get("processed_bytes") or 0)
+    if sizes:
+        median_size = statistics.median(sizes)
+        floor = float(thresholds.get("shrink_floor_bytes", 1 << 20))
+        if size < ratio * median_size and median_size - size >= floor:
+            reasons.append(f"shrink: the snapshot holds {size} bytes, {1 - size / median_size:.0%} less than "
+                           f"the median {median_size:.0f}")  # fmt: skip
+    rows = [h["rows"] for h in recent if h.get("rows")]
+    if current.get("rows") is not None and rows:
+        median_rows = statistics.median(rows)
+        if current["rows"] < ratio * median_rows:
+            reasons.append(f"rows-lost: the dump holds {current['rows']} rows (median {median_rows:.0f})")
+    lost, before = int(current.get("tables_lost") or 0), int(current.get("previous_tables") or 0)
+    if lost and lost >= float(thresholds.get("tables_lost_ratio", 0.25)) * before:
+        names = current.get("lost_tables") or []
+        reasons.append(f"tables-lost: {lost} of {before} tables of the previous dump are gone "
+                       f"({', '.join(names[:5])}{', ...' if lost > 5 else ''})")  # fmt: skip
     return reasons
+
+
+def table_changes(rows: dict[str, int] | None, previous: dict[str, int] | None) -> dict[str, Any]:
+    """Rows and tables of a database dump (counted by the client while it streamed), and the tables of the
+    previous trusted dump that this one lacks. Empty for files datasets."""
+    if rows is None:
+        return {}
+    changes: dict[str, Any] = {"rows": sum(rows.values()), "tables": len(rows)}
+    if previous:
+        lost = sorted(set(previous) - set(rows))
+        changes.update(tables_lost=len(lost), lost_tables=lost[:20], previous_tables=len(previous))
+    return changes
 
 
 def trust_problems(
@@ -482,8 +541,8 @@ def job(config: dict[str, Any], name: str) -> int:
     status = _read_status(config, name)
     started = time.time()
     with dataset_lock(config, name):
-        restic(config, name, "unlock", "--remove-all", check=False)  # stale locks of an aborted job
-        before = {s["id"] for s in snapshots(config, name)}
+        remove_stale_locks(config, name)  # of an aborted job
+        before = repository_ids(config, name, "snapshots")
         secrets = secrets_of(config, name)
         credentials = {
             "repository_password": secrets["repository_password"],
@@ -515,7 +574,7 @@ def job(config: dict[str, Any], name: str) -> int:
         previous = next((e["id"] for e in reversed(ledger) if e.get("event") == "snapshot" and e.get("trusted")
                          and e["id"] in {s["id"] for s in after}), None)  # fmt: skip
         newest = max(new, key=lambda s: parse_time(s["time"]))
-        stats = diff_stats(config, name, previous, newest["id"])
+        stats = diff_stats(config, name, previous, newest)
         total = int((newest.get("summary") or {}).get("total_files_processed", 0)) or 1
         previous_total = (history[-1].get("files") if history else None) or total
         current = {
@@ -528,6 +587,7 @@ def job(config: dict[str, Any], name: str) -> int:
             "removed_files": stats["removed_files"],
             "removed_ratio": stats["removed_files"] / max(previous_total, 1),
             "entropy_share": entropy_share(config, name, newest["id"], stats["touched"]),
+            **table_changes(client.get("rows"), _previous_rows(ledger)),
         }
         reasons = problems + evaluate_anomaly(current, history, dataset["kind"], config["anomaly"])
         manifest_file = None
@@ -568,6 +628,14 @@ def job(config: dict[str, Any], name: str) -> int:
 def _finish(config: dict[str, Any], name: str, status: dict[str, Any]) -> None:
     write_atomic(_status_path(config, name), json.dumps(status, sort_keys=True) + "\n")
     _job_metrics(config, name, status)
+
+
+def _previous_rows(ledger: Sequence[dict[str, Any]]) -> dict[str, int] | None:
+    """Rows per table of the last trusted database dump (None for files datasets or before the first)."""
+    for entry in reversed(ledger):
+        if entry.get("event") == "snapshot" and entry.get("trusted") and entry.get("stats"):
+            return (entry.get("client") or {}).get("rows")
+    return None
 
 
 def _trusted_ids(ledger: Sequence[dict[str, Any]]) -> set[str]:
@@ -627,7 +695,7 @@ def retention(config: dict[str, Any], name: str) -> int:
             write_metrics(config, f"rempart_retention_{name}", metrics, labels)
             return EXIT_OK
         forget = plan_forget(ledger, present, config["retention"])
-        restic(config, name, "unlock", "--remove-all", check=False)
+        remove_stale_locks(config, name)
         if forget:
             restic(config, name, "forget", *forget)
             left = {s["id"] for s in snapshots(config, name)}
@@ -654,7 +722,7 @@ def check(config: dict[str, Any], name: str) -> int:
     dataset = dataset_config(config, name)
     started = time.time()
     with dataset_lock(config, name):
-        restic(config, name, "unlock", "--remove-all", check=False)
+        remove_stale_locks(config, name)
         args = ["check", "--no-cache"]
         subset = str(config.get("check_read_data_subset") or "")
         if subset:
@@ -733,7 +801,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if os.geteuid() == 0 and (extra[:1] or [""])[0] not in READ_ONLY_COMMANDS:
         drop_privileges(config["user"])  # anything that writes keeps the repository owned by the service user
         env["RESTIC_CACHE_DIR"] = str(state(config, "cache"))
-    os.execve(config.get("restic", "/usr/bin/restic"), ["restic", *extra], env)
+    # restic restores with one worker per backend connection (local: 2 by default); more let a worker decrypt
+    # and write while another waits for the disk
+    connections = ["-o", f"local.connections={int(config.get('local_connections', 2))}"]
+    os.execve(config.get("restic", "/usr/bin/restic"), ["restic", *connections, *extra], env)
     return EXIT_FAILED
 
 
