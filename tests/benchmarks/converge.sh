@@ -95,7 +95,8 @@ for n in $sizes; do
   current=$inventory
   log "$n client(s): fresh containers"
   # a loaded machine can take more than lab up's 90 s to boot 9 containers: up again waits for the late ones
-  rempart lab up --inventory "$inventory" >/dev/null 2>&1 || rempart lab up --inventory "$inventory" >/dev/null
+  for attempt in 1 2 3; do rempart lab up --inventory "$inventory" >/dev/null 2>&1 && break; done
+  rempart lab up --inventory "$inventory" >/dev/null
   fresh[$n]=$(converge "$inventory" "$out/converge-$n-1.log")
   log "$n client(s): fresh converge ${fresh[$n]} s; second run"
   second[$n]=$(converge "$inventory" "$out/converge-$n-2.log")
