@@ -64,9 +64,10 @@ def test_root_on_the_client_cannot_delete_overwrite_or_read_others(lab):
     # another client's repository: refused with these credentials (private repositories)
     assert lab.files.check_output(f"{curl} {base}/partages/config") in ("401", "403")
     assert lab.files.check_output(f"{curl} {base}/dpi-postgresql/config") in ("401", "403")
-    # restic forget with the stolen credentials (exit code not trusted: we count what is left)
+    # restic forget with the stolen credentials (exit code not trusted: we count what is left). If the job's
+    # tunnel has closed meanwhile, restic would retry for 15 min: the attempt is bounded instead.
     lab.files.run(
-        f"env RESTIC_REPOSITORY={env['RESTIC_REPOSITORY']} RESTIC_REST_USERNAME=imagerie "
+        f"timeout 120 env RESTIC_REPOSITORY={env['RESTIC_REPOSITORY']} RESTIC_REST_USERNAME=imagerie "
         f"RESTIC_REST_PASSWORD={env['RESTIC_REST_PASSWORD']} RESTIC_PASSWORD={env['RESTIC_PASSWORD']} "
         f"RESTIC_CACERT={env['RESTIC_CACERT']} restic forget --keep-last 1 --prune --retry-lock 30s"
     )
