@@ -71,8 +71,11 @@ class Vm:
         """Attach the image; the kernel name of the new disk once udev has settled."""
         before = self.disks()
         self.qmp.plug(image, device_id, serial)
-        deadline = time.monotonic() + 60
+        deadline, rescan = time.monotonic() + 180, time.monotonic() + 30
         while time.monotonic() < deadline:
+            if time.monotonic() > rescan:  # a hot-plug event missed under load: scan the bus as udev would
+                self.run("for scan in /sys/class/scsi_host/host*/scan; do echo '- - -' > $scan; done")
+                rescan = deadline
             new = self.disks() - before
             if new:
                 kernel = sorted(new)[0]
