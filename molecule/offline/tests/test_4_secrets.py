@@ -8,6 +8,8 @@ from pathlib import Path
 
 from conftest import SCENARIO, vault
 
+PROJECT = SCENARIO.parents[1]
+
 
 def secret_values() -> list[str]:
     return [value for group in vault().values() for value in group.values()]
@@ -31,7 +33,9 @@ def test_missing_key_in_the_vault_is_refused_before_any_change(vm):
         ["ansible-playbook", "-i", str(SCENARIO / "inventory"), str(SCENARIO / "converge.yml"), "--tags",
          "offline_copy", "-e", '{"offline_copy_media_keys": {"lab-disque-a": "k' + "x" * 20 + '"}}'],
         capture_output=True, text=True, check=False, timeout=900,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(SCENARIO.parents[1] / "roles")},
+        env={**os.environ, "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
+             "ANSIBLE_ACTION_PLUGINS": str(PROJECT / "playbooks/action_plugins"),
+             "ANSIBLE_FILTER_PLUGINS": str(PROJECT / "playbooks/filter_plugins")},
     )  # fmt: skip
     assert result.returncode != 0
     printed = " ".join(result.stdout.split())  # the callback may fold long messages (YAML result format)
