@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
 import testinfra
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))  # refusal.py: bad-input runs
 
 SERVER, DB, FILES = "mb-backup-01", "mb-dpi-db-01", "mb-files-01"
 NETWORK = "rempart-molecule-backup"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 from conftest import SCENARIO, vault
+from refusal import assert_refused, converge
 
 PROJECT = SCENARIO.parents[1]
 
@@ -27,17 +27,11 @@ def test_no_secret_in_the_vm_journal(vm):
     assert [s for s in secret_values() if s in journal] == []
 
 
-def test_missing_key_in_the_vault_is_refused_before_any_change(vm):
+def test_missing_key_in_the_vault_is_refused_before_any_change(vm, tmp_path):
     before = vm.check("stat -c %Y /etc/rempart/offline-copy.json")
-    result = subprocess.run(
-        ["ansible-playbook", "-i", str(SCENARIO / "inventory"), str(SCENARIO / "converge.yml"), "--tags",
-         "offline_copy", "-e", '{"offline_copy_media_keys": {"lab-disque-a": "k' + "x" * 20 + '"}}'],
-        capture_output=True, text=True, check=False, timeout=900,
-        env={**os.environ, "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
-             "ANSIBLE_ACTION_PLUGINS": str(PROJECT / "playbooks/action_plugins"),
-             "ANSIBLE_FILTER_PLUGINS": str(PROJECT / "playbooks/filter_plugins")},
-    )  # fmt: skip
-    assert result.returncode != 0
-    printed = " ".join(result.stdout.split())  # the callback may fold long messages (YAML result format)
-    assert "missing LUKS key for medium lab-disque-b: vault_offline_media_keys.lab-disque-b" in printed
+    extra = {"offline_copy_media_keys": {"lab-disque-a": "k" + "x" * 20}}
+    refusal = converge(
+        SCENARIO / "converge.yml", SCENARIO / "inventory", extra, tmp_path, tags="offline_copy"
+    )
+    assert_refused(refusal, "missing LUKS key for medium lab-disque-b: vault_offline_media_keys.lab-disque-b")
     assert vm.check("stat -c %Y /etc/rempart/offline-copy.json") == before

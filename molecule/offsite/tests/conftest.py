@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ import pytest
 import testinfra
 import yaml
 from botocore.config import Config
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))  # refusal.py: bad-input runs
 
 SERVER, FILES = "mo-backup-01", "mo-files-01"
 METRICS = "/var/lib/prometheus/node-exporter"
