@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 
 from rempart.inventory import load_establishment_data
-from rempart.secrets import VAULT_FILE, _vault, ensure_password_file
+from rempart.secrets import VAULT_FILE, ensure_password_file
+from rempart.vault_file import WHOLE_FILE, read, vault_lib, write
 
 OUTPUTS_FILE = Path("group_vars/all/offsite_outputs.yml")
 PUBLIC = (
@@ -78,17 +79,15 @@ def write_public(inventory: Path, public: dict[str, Any]) -> Path:
 
 
 def write_secrets(inventory: Path, password_file: Path, secrets: dict[str, str]) -> Path:
+    """Into the establishment's vault.yml, in the form it already has (a new file: whole-file)."""
     ensure_password_file(password_file)
-    vault = _vault(password_file)
-    path = inventory / VAULT_FILE
-    current: dict[str, Any] = {}
-    if path.exists():
-        current = yaml.safe_load(vault.decrypt(path.read_bytes())) or {}
-    current.update(secrets)
-    plaintext = "---\n# Secrets of the establishment (ansible-vault). Edit: ansible-vault edit <this file>\n"
-    path.write_bytes(vault.encrypt((plaintext + yaml.safe_dump(current, sort_keys=True)).encode()))
-    path.chmod(0o600)
-    return path
+    vault = vault_lib(password_file)
+    current = read(inventory / VAULT_FILE, vault, WHOLE_FILE)
+    for variable, value in secrets.items():
+        if current.plain.get(variable) != value:
+            current.put(vault, value, variable)
+    write(current, vault)
+    return current.path
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

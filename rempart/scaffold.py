@@ -13,7 +13,9 @@ from pathlib import Path
 import yaml
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from rempart.secrets import init_vault
 from rempart.validation import Violation, validate
+from rempart.vault_file import PER_VALUE, WHOLE_FILE
 
 
 class ScaffoldError(Exception):
@@ -85,6 +87,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--inventories", type=Path, default=Path("inventories"), help="where to create the folder"
     )
     parser.add_argument("--folder-name", default=None, help="folder name (default: derived from --name)")
+    parser.add_argument(
+        "--vault-password-file",
+        type=Path,
+        default=None,
+        help="also generate the establishment's secrets into vault.yml (rempart init-vault; created 0600 if missing)",
+    )
+    parser.add_argument(
+        "--per-value",
+        action="store_true",
+        help="with --vault-password-file: encrypt each secret apart, the form an AWX inventory sync imports "
+        "(docs/awx.md)",
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -100,7 +114,13 @@ def _run(args: argparse.Namespace) -> int:
     if violations:
         print(f"{folder}: nothing written; fix the {len(violations)} answer(s) above")
         return 1
-    print(
-        f"{folder}: valid establishment written; next: rempart init-vault {folder} --vault-password-file ..."
-    )
+    if args.vault_password_file is None:
+        print(
+            f"{folder}: valid establishment written; next: rempart init-vault {folder} --vault-password-file ..."
+            " [--per-value for AWX]"
+        )
+        return 0
+    form = PER_VALUE if args.per_value else WHOLE_FILE
+    added = init_vault(folder, args.vault_password_file, form)
+    print(f"{folder}: valid establishment written, {len(added)} secret(s) generated into vault.yml ({form})")
     return 0

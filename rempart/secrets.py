@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import argparse
 import secrets
+import sys
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from rempart.ght import EstablishmentSource, establishment_sources
 from rempart.inventory import load_establishment_data
 from rempart.validation import load_valid
+from rempart.vault_file import PER_VALUE, WHOLE_FILE, VaultFileError, form_of, read, vault_lib, write
+from rempart.vault_file import convert as convert_form
 from rempart.vault_layout import (  # noqa: F401  (re-exported for callers of rempart.secrets)
     DEGRADED_SECRETS_VARIABLE,
     ED25519_PEM,
@@ -37,10 +38,7 @@ def generate_secret(kind: str | None) -> str:
 
 
 def _vault(password_file: Path) -> Any:
-    from ansible.parsing.vault import VaultLib, VaultSecret
-
-    secret = VaultSecret(password_file.read_bytes().strip())
-    return VaultLib([("default", secret)])
+    return vault_lib(password_file)
 
 
 def ensure_password_file(path: Path) -> None:
@@ -51,51 +49,84 @@ def ensure_password_file(path: Path) -> None:
     path.chmod(0o600)
 
 
-def init_vault(inventory_dir: Path, password_file: Path) -> list[str]:
+def init_vault(
+    inventory_dir: Path, password_file: Path, form: str = WHOLE_FILE, convert: bool = False
+) -> list[str]:
     """Add a random value for every missing secret of every establishment of the inventory (each of a GHT in
-    its own group_vars/<group>/vault.yml); return the variable paths that were added."""
+    its own group_vars/<group>/vault.yml); return the variable paths that were added.
+
+    ``form`` is the form of the vault files created now (rempart/vault_file.py); an existing file keeps its
+    form and its values (per-value ones byte-identical) unless ``convert`` rewrites it in ``form``."""
     sources = establishment_sources(inventory_dir)
     added: list[str] = []
     for source in sources:
         prefix = "" if source.group == "all" else f"{source.group}: "
-        added += [prefix + a for a in _init_establishment_vault(source, password_file)]
+        added += [prefix + a for a in _init_establishment_vault(source, password_file, form, convert)]
     return added
 
 
-def _init_establishment_vault(source: EstablishmentSource, password_file: Path) -> list[str]:
+def _init_establishment_vault(
+    source: EstablishmentSource, password_file: Path, form: str, convert: bool
+) -> list[str]:
     establishment = load_valid(load_establishment_data(source.path), source.hosts)
     ensure_password_file(password_file)
-    vault = _vault(password_file)
-    vault_path = source.vault
-    current: dict[str, Any] = {}
-    if vault_path.exists():
-        current = yaml.safe_load(vault.decrypt(vault_path.read_bytes())) or {}
+    vault = vault_lib(password_file)
+    current = read(source.vault, vault, form)
+    converted = convert and current.form != form
+    if converted:
+        current = convert_form(current, vault, form)
     added: list[str] = []
     for variable, keys in required_secrets(establishment).items():
-        values = current.setdefault(variable, {})
         for key, kind in keys.items():
-            if not values.get(key):
-                values[key] = generate_secret(kind)
+            if not current.has(variable, key):
+                current.put(vault, generate_secret(kind), variable, key)
                 added.append(f"{variable}.{key}")
-    if added or not vault_path.exists():
-        plaintext = (
-            "---\n# Secrets of the establishment (ansible-vault). Edit: ansible-vault edit <this file>\n"
-        )
-        plaintext += yaml.safe_dump(current, sort_keys=True)
-        vault_path.write_bytes(vault.encrypt(plaintext.encode()))
-        vault_path.chmod(0o600)
+    if added or converted or not source.vault.exists():
+        write(current, vault)
     return added
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("init-vault", help="create or complete an establishment's vault")
+    parser = subparsers.add_parser(
+        "init-vault",
+        help="create or complete an establishment's vault",
+        description="Generate every missing secret of the inventory's establishment(s) into vault.yml, keeping "
+        "the values already there. AWX / Ansible Automation Platform: use --per-value (docs/awx.md).",
+    )
     parser.add_argument("inventory", type=Path, help="inventories/<name>")
     parser.add_argument("--vault-password-file", type=Path, required=True, help="created (0600) if missing")
+    parser.add_argument(
+        "--per-value",
+        action="store_true",
+        help="encrypt each secret apart (!vault values, as ansible-vault encrypt_string): an AWX inventory sync "
+        "imports the file without the vault password. Applies to vault files created now; an existing file "
+        "keeps its form unless --convert",
+    )
+    parser.add_argument(
+        "--convert",
+        action="store_true",
+        help="rewrite existing vault files in the chosen form (per-value with --per-value, whole-file "
+        "otherwise), every value kept",
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
-    added = init_vault(args.inventory, args.vault_password_file)
-    vaults = ", ".join(str(s.vault) for s in establishment_sources(args.inventory))
-    print(f"{vaults}: {len(added)} secret(s) added" + "".join(f"\n  + {a}" for a in added))
+    form = PER_VALUE if args.per_value else WHOLE_FILE
+    try:
+        added = init_vault(args.inventory, args.vault_password_file, form, args.convert)
+    except VaultFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    vaults = [source.vault for source in establishment_sources(args.inventory)]
+    listed = ", ".join(f"{path} ({form_of(path)})" for path in vaults)
+    print(f"{listed}: {len(added)} secret(s) added" + "".join(f"\n  + {a}" for a in added))
+    kept = [path for path in vaults if form_of(path) != form]
+    if kept:
+        print(
+            f"note: {', '.join(map(str, kept))} kept in its form; an AWX inventory sync imports per-value vaults "
+            "only: rempart init-vault --per-value --convert (docs/awx.md)"
+            if form == PER_VALUE
+            else f"note: {', '.join(map(str, kept))} kept per-value (add --convert to encrypt it whole)"
+        )
     return 0
