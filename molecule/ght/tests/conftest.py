@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,3 +97,18 @@ def run_job(server: testinfra.host.Host, establishment: Establishment, timeout: 
 def snapshots(server: testinfra.host.Host, establishment: Establishment) -> list[dict]:
     command = f"rempart-backup-admin{establishment.suffix} restic {DATASET} snapshots --json --no-lock"
     return json.loads(server.check_output(command) or "[]")
+
+
+def playbook(name: str, *extra: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """ansible-playbook playbooks/<name> on the GHT inventory, as an operator runs it (extra: -e, --limit, -i)."""
+    python_bin = Path(os.environ.get("VIRTUAL_ENV", PROJECT / ".venv")) / "bin"
+    return subprocess.run(
+        [str(python_bin / "ansible-playbook"), "-i", str(INVENTORY), str(PROJECT / "playbooks" / name), *extra],
+        cwd=PROJECT, check=False, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def view(establishment: Establishment) -> str:
+    """The establishment's view of the shared server (its backup_servers host)."""
+    hosts = yaml.safe_load((INVENTORY / "hosts.yml").read_text())["all"]["children"]
+    return next(h for h in hosts[establishment.group]["hosts"] if h in hosts["backup_servers"]["hosts"])
