@@ -47,6 +47,35 @@ def test_missing_key_fails_clearly_and_leaves_the_copy(vm, medium_a):
     } == previous
 
 
+def test_a_medium_left_attached_raises_the_alert(vm, medium_a):
+    """A medium online longer than a job is an alert (offline_copy_max_attached_minutes, 360 min), counted from
+    when it appeared: here it waits behind a job that never ends. Seven hours later the check fails and names it;
+    once its own job ran and powered it off, the check passes again."""
+    state = "/var/lib/rempart/offline"
+    vm.check("systemctl stop 'rempart-*.timer'")
+    vm.check(f"systemd-run --unit rempart-test-hold flock {state}/offline.lock sleep 3600")
+    kernel = ""
+    try:
+        kernel = vm.plug(medium_a, "medium-a", SERIALS["lab-disque-a"])
+        deadline = time.monotonic() + 300
+        while vm.run(f"test -e {state}/attached/lab-disque-a.json").rc != 0:
+            assert time.monotonic() < deadline, "the attach job did not record the medium"
+            time.sleep(1)
+        vm.check('date -s "@$(( $(date +%s) + 7 * 3600 ))" >/dev/null')
+        since = vm.check("date '+%Y-%m-%d %H:%M:%S'").strip()
+        assert vm.status() == 1
+        assert vm.metric("rempart_offline_medium_attached_too_long", 'medium="lab-disque-a"') == 1
+        assert f"medium lab-disque-a attached on /dev/{kernel} for too long" in vm.journal(since)
+    finally:
+        vm.check('date -s "@$(( $(date +%s) - 7 * 3600 ))" >/dev/null')
+        vm.run("systemctl stop rempart-test-hold")
+    assert vm.wait_attach_job(kernel) == 0  # released: copied, verified and powered off
+    vm.reset(kernel)
+    vm.unplug("medium-a")
+    vm.check("systemctl start rempart-offline-status.timer")
+    assert vm.status() == 0
+
+
 def test_a_stale_copy_raises_the_alert(vm, medium_a):
     """Eight days later (rotation every 7 days + 12 h grace) without a new copy: the check fails and says why."""
     vm.check("systemctl stop 'rempart-*.timer'")

@@ -328,8 +328,7 @@ def copy_dataset(config: dict[str, Any], name: str, target: Path) -> dict[str, A
 def copy_to_medium(config: dict[str, Any], medium: dict[str, Any], kernel: str) -> int:
     device, disk = f"/dev/{kernel}", disk_of(kernel)
     started = time.time()
-    attached = state(config, "attached", f"{medium['id']}.json")
-    write_atomic(attached, json.dumps({"medium": medium["id"], "device": kernel, "since": started}))
+    attached = state(config, "attached", f"{medium['id']}.json")  # written by attach(), when it appeared
     entries: list[dict[str, Any]] = []
     problem = ""
     try:
@@ -422,8 +421,12 @@ def attach(config: dict[str, Any], kernel: str) -> int:
             3,
         )
         return EXIT_FAILED
+    # online from now on: the rotation check alerts if it stays attached longer than a job (queue included)
+    attached = state(config, "attached", f"{medium['id']}.json")
+    write_atomic(attached, json.dumps({"medium": medium["id"], "device": kernel, "since": time.time()}))
     with global_lock(config):
         if not Path("/sys/class/block", kernel).exists():
+            attached.unlink(missing_ok=True)
             log(f"rempart: /dev/{kernel} was detached while waiting")
             return EXIT_OK
         return copy_to_medium(config, medium, kernel)
