@@ -4,6 +4,9 @@ forged-time detection, anomaly rules, schedules from the RPO, htpasswd lines, es
 from __future__ import annotations
 
 import importlib.util
+import json
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -195,3 +198,53 @@ def test_init_vault_generates_the_rest_server_passwords():
     needed = required_secrets(establishment)
     names = {d.name for d in establishment.datasets}
     assert set(needed[REST_SERVER_PASSWORDS]) == names == set(needed[REPOSITORY_PASSWORDS])
+
+
+@pytest.fixture
+def two_repositories(tmp_path):
+    """Two real restic repositories (the host's restic), one snapshot each, and the server's config for them."""
+    config = {
+        "datasets": {"partages": {"host": "files-01"}, "dpi": {"host": "db-01"}},
+        "repos_dir": str(tmp_path / "repos"),
+        "secrets_dir": str(tmp_path / "secrets"),
+        "state_dir": str(tmp_path / "state"),
+        "restic": "/usr/bin/restic",
+    }
+    (tmp_path / "secrets").mkdir()
+    sources = {}
+    for name in config["datasets"]:
+        (tmp_path / "secrets" / f"{name}.json").write_text(
+            f'{{"repository_password": "pw-{name}-0123456789"}}'
+        )
+        source = tmp_path / "data" / name
+        (source / "sub").mkdir(parents=True)
+        (source / "sub" / "a.bin").write_bytes(os.urandom(300_000))
+        (source / "note.txt").write_text(f"compte rendu {name}\n")
+        env = server.restic_env(config, name)
+        subprocess.run(["restic", "init", "-q"], env=env, check=True, capture_output=True)
+        subprocess.run(["restic", "backup", "-q", str(source)], env=env, check=True, capture_output=True)
+        sources[name] = source
+    return config, sources
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_restore_all_restores_every_dataset_byte_identical(two_repositories, tmp_path, capsys):
+    config, sources = two_repositories
+    target = tmp_path / "restored"
+    assert server.restore_all(config, str(target), [], "latest", jobs=2) == server.EXIT_OK
+    for source in sources.values():
+        assert _tree(target / source.relative_to("/")) == _tree(source)
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted((p["dataset"], p["rc"]) for p in printed) == [("dpi", 0), ("partages", 0)]
+
+
+def test_restore_all_fails_loudly_when_one_dataset_fails(two_repositories, tmp_path, capsys):
+    config, _ = two_repositories
+    Path(config["secrets_dir"], "dpi.json").write_text('{"repository_password": "wrong"}')
+    assert server.restore_all(config, str(tmp_path / "r"), [], "latest", jobs=2) == server.EXIT_FAILED
+    assert "FAILED: dpi" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="unknown dataset 'imagerie'"):
+        server.restore_all(config, str(tmp_path / "r"), ["imagerie"], "latest", jobs=1)

@@ -77,7 +77,8 @@ drop_caches; tz1=$(measure "$client" "tar -C /srv/bench -cf - . | zstd -T0 -q -o
 zst=$(podman exec "$client" stat -c %s /var/tmp/b/bench.tar.zst); podman exec "$client" rm -f /var/tmp/b/bench.tar.zst
 drop_caches; full=$(run_jobs)
 drop_caches; cp1=$(measure "$client" "cp -a /srv/bench /var/tmp/b/copy"); podman exec "$client" rm -rf /var/tmp/b/copy
-drop_caches; restore=$(measure "$server" "rm -rf /var/tmp/r; for d in ${datasets[*]}; do rempart-backup-admin restic \$d restore latest --target /var/tmp/r --quiet || exit 1; done")
+# the full restore an establishment runs after a disaster: every dataset at once (rempart-backup-admin restore-all)
+drop_caches; restore=$(measure "$server" "rm -rf /var/tmp/r; rempart-backup-admin restore-all /var/tmp/r ${datasets[*]} >/dev/null")
 restored=$(podman exec "$server" du -sb /var/tmp/r/srv/bench | cut -f1); podman exec "$server" rm -rf /var/tmp/r
 drop_caches; tz2=$(measure "$client" "tar -C /srv/bench -cf - . | zstd -T0 -q -o /var/tmp/b/bench.tar.zst"); podman exec "$client" rm -f /var/tmp/b/bench.tar.zst
 drop_caches; cp2=$(measure "$client" "cp -a /srv/bench /var/tmp/b/copy"); podman exec "$client" rm -rf /var/tmp/b/copy
@@ -94,7 +95,7 @@ printf '%-40s %8s %9s %9s %10s\n' "tar | zstd -T0 (mean of 2)" "$tz" "$(mibs "$m
 printf '%-40s %8s %9s %9s %10s\n' "cp -a (mean of 2)" "$cp" "$(mibs "$mib" "$cp")" "$(f "$cp1" 2)" "$(( $(f "$cp1" 3) / 1024 ))"
 printf '%-40s %8s %9s %9s %10s\n' "rempart full backup (pull, 3 jobs)" "$(f "$full" 1)" "$(mibs "$mib" "$(f "$full" 1)")" "$(f "$full" 2)" "$(( $(f "$full" 3) / 1024 ))"
 printf '%-40s %8s %9s %9s %10s\n' "rempart incremental after 2 % change" "$(f "$incr" 1)" "$(mibs "$mib" "$(f "$incr" 1)")" "$(f "$incr" 2)" "$(( $(f "$incr" 3) / 1024 ))"
-printf '%-40s %8s %9s %9s %10s\n' "rempart full restore (server, local)" "$(f "$restore" 1)" "$(mibs "$mib" "$(f "$restore" 1)")" "$(f "$restore" 2)" "$(( $(f "$restore" 3) / 1024 ))"
+printf '%-40s %8s %9s %9s %10s\n' "rempart full restore (restore-all)" "$(f "$restore" 1)" "$(mibs "$mib" "$(f "$restore" 1)")" "$(f "$restore" 2)" "$(( $(f "$restore" 3) / 1024 ))"
 echo
 echo "full backup / tar|zstd : $(ratio "$(f "$full" 1)" "$tz")   (target <= 1.6)"
 echo "restore / cp -a        : $(ratio "$(f "$restore" 1)" "$cp")   (target <= 1.3)"

@@ -9,6 +9,7 @@ by systemd units on the backup server only (python3 of Debian 12, standard libra
   retention DATASET   (rempart-retention@DATASET.service)  flow 3: forget + prune by *arrival* time,
                                                             never during a prune hold
   check DATASET       (rempart-check@DATASET.service)      flow 3: restic check (+ read data subset)
+  restore-all TARGET                                        emergency restore of every dataset at once (root)
   hold | clear-hold | status | restic                       admin actions (root): see the role README
 
 Requirements: BP100-ARCH-06 (pull), BP100-OPS-10 / R21 (anomaly check after each backup),
@@ -753,6 +754,36 @@ def admin_status(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def restore_all(config: dict[str, Any], target: str, names: Sequence[str], snapshot: str, jobs: int) -> int:
+    """Restore several datasets side by side into TARGET (each under its own paths), `jobs` at a time: after a
+    disaster the establishment needs everything back, and one restic restore leaves a core idle while it waits
+    for the disk. Each restore holds restic's shared lock (a prune waits). One JSON line per dataset on stdout."""
+    chosen = list(names) or sorted(config["datasets"])
+    for name in chosen:
+        dataset_config(config, name)
+    connections = ["-o", f"local.connections={int(config.get('local_connections', 2))}"]
+
+    def one(name: str) -> dict[str, Any]:
+        env = {**restic_env(config, name), "RESTIC_CACHE_DIR": "/root/.cache/rempart-restic"}
+        started = time.monotonic()
+        result = subprocess.run(
+            [config.get("restic", "/usr/bin/restic"), *connections, "restore", snapshot, "--target", target,
+             "--quiet"],
+            env=env, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        return {"dataset": name, "rc": result.returncode, "seconds": round(time.monotonic() - started, 2),
+                "error": result.stderr.strip()[-400:]}  # fmt: skip
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(one, chosen))
+    for entry in results:
+        print(json.dumps(entry, sort_keys=True))
+    failed = [r["dataset"] for r in results if r["rc"] != 0]
+    log(f"rempart: restore-all into {target}: {len(results) - len(failed)} of {len(results)} dataset(s) "
+        f"restored{'; FAILED: ' + ', '.join(failed) if failed else ''}", 3 if failed else 6)  # fmt: skip
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rempart-backup-admin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -768,11 +799,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     clear.add_argument("--reason", required=True, help="what the investigation concluded")
     clear.add_argument("--by", default=os.environ.get("SUDO_USER") or "admin")
     sub.add_parser("status", help="per dataset: last job, anomaly, hold (JSON)")
+    every = sub.add_parser("restore-all", help="restore every (or the named) dataset(s) at once into TARGET")
+    every.add_argument("target")
+    every.add_argument("datasets", nargs="*", help="default: every dataset of this server")
+    every.add_argument("--snapshot", default="latest")
+    every.add_argument("--jobs", type=int, default=3, help="datasets restored at the same time (default 3)")
     run = sub.add_parser("restic", help="run restic on a dataset's repository (restore, snapshots, ...)")
     run.add_argument("dataset")
     run.add_argument("args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     config = load_config()
+    if args.action == "restore-all":
+        return restore_all(config, args.target, args.datasets, args.snapshot, args.jobs)
     if args.action != "restic" and os.geteuid() == 0:
         drop_privileges(config["user"])
     if args.action == "status":
