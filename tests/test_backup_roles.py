@@ -248,3 +248,29 @@ def test_restore_all_fails_loudly_when_one_dataset_fails(two_repositories, tmp_p
     assert "FAILED: dpi" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="unknown dataset 'imagerie'"):
         server.restore_all(config, str(tmp_path / "r"), ["imagerie"], "latest", jobs=1)
+
+
+def test_timer_files_one_per_dataset_and_flow_with_its_schedule():
+    datasets = {"partages": {"schedule": "*-*-* 00/6:07:00"}, "dpi": {"schedule": "*-*-* 01:03:00"}}
+    files = filters.rempart_timer_files(datasets, "-340999911", "*-*-* 03:30:00", "Sun *-*-* 05:00:00")
+    by_path = {f["path"]: f["content"] for f in files}
+    assert len(by_path) == 6 and {f["mode"] for f in files} == {"0644"}
+    partages = by_path["/etc/systemd/system/rempart-backup-340999911-partages.timer"]
+    assert "OnCalendar=*-*-* 00/6:07:00\n" in partages
+    assert "Unit=rempart-backup-340999911@partages.service\n" in partages
+    assert (
+        "OnCalendar=*-*-* 03:30:00\n" in by_path["/etc/systemd/system/rempart-retention-340999911-dpi.timer"]
+    )
+    assert (
+        "OnCalendar=Sun *-*-* 05:00:00\n" in by_path["/etc/systemd/system/rempart-check-340999911-dpi.timer"]
+    )
+
+
+def test_secret_files_are_group_readable_json_per_dataset():
+    files = filters.rempart_secret_files(
+        ["partages"], {"partages": "repo-pw"}, {"partages": "http-pw"}, "/etc/rempart/secrets", "rempart"
+    )
+    assert files == [
+        {"path": "/etc/rempart/secrets/partages.json", "group": "rempart", "mode": "0640",
+         "content": '{\n    "http_password": "http-pw",\n    "repository_password": "repo-pw"\n}\n'}
+    ]  # fmt: skip

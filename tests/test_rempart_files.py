@@ -1,0 +1,104 @@
+"""The rempart_files module, run for real by ansible-playbook on the control node against a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "s3cret-rempart-files-7f2e9a"
+
+
+def converge(
+    tmp_path: Path, files: list[dict], *options: str
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "rempart_files",
+                    "hosts": "localhost",
+                    "gather_facts": False,
+                    "roles": ["rempart_files"],
+                    "tasks": [
+                        {"name": "Ensure", "rempart_files": {"files": files}, "register": "result"},
+                        {"name": "Show", "ansible.builtin.copy": {"content": "{{ result | to_json }}",
+                                                                  "dest": str(tmp_path / "result.json")}, "check_mode": False},
+                    ],
+                }
+            ]
+        )
+    )  # fmt: skip
+    env = {
+        **os.environ,
+        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_NOCOLOR": "1",
+        "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
+    }
+    run = subprocess.run(
+        [str(ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=/usr/bin/python3", str(playbook), *options],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    result = json.loads((tmp_path / "result.json").read_text()) if run.returncode == 0 else {}
+    return run, result
+
+
+@pytest.fixture
+def wanted(tmp_path: Path) -> list[dict]:
+    return [
+        {"path": str(tmp_path / "etc"), "state": "directory", "mode": "0750"},
+        {"path": str(tmp_path / "etc/a.timer"), "content": "[Timer]\nOnCalendar=daily\n", "mode": "0644"},
+        {"path": str(tmp_path / "etc/secret.json"), "content": f'{{"password": "{SECRET}"}}\n', "mode": "0640",
+         "group": "nogroup"},
+    ]  # fmt: skip
+
+
+def test_creates_then_changes_nothing(tmp_path, wanted):
+    run, result = converge(tmp_path, wanted)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert result["changed"] and result["changed_paths"] == [w["path"] for w in wanted]
+    assert stat.S_IMODE((tmp_path / "etc").stat().st_mode) == 0o750
+    secret = tmp_path / "etc/secret.json"
+    assert secret.read_text() == f'{{"password": "{SECRET}"}}\n'
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o640 and secret.stat().st_gid != 0
+    again, result = converge(tmp_path, wanted)
+    assert again.returncode == 0 and result["changed"] is False and result["changed_paths"] == []
+    assert [p.name for p in (tmp_path / "etc").iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+
+def test_repairs_content_and_mode_only_where_they_drifted(tmp_path, wanted):
+    converge(tmp_path, wanted)
+    (tmp_path / "etc/a.timer").write_text("tampered\n")
+    (tmp_path / "etc/secret.json").chmod(0o644)
+    run, result = converge(tmp_path, wanted)
+    assert run.returncode == 0
+    assert result["changed_paths"] == [str(tmp_path / "etc/a.timer"), str(tmp_path / "etc/secret.json")]
+    assert (tmp_path / "etc/a.timer").read_text() == "[Timer]\nOnCalendar=daily\n"
+    assert stat.S_IMODE((tmp_path / "etc/secret.json").stat().st_mode) == 0o640
+
+
+def test_check_mode_reports_without_writing(tmp_path, wanted):
+    run, result = converge(tmp_path, wanted, "--check")
+    assert run.returncode == 0 and result["changed"] is True
+    assert not (tmp_path / "etc").exists()
+
+
+def test_content_is_never_printed(tmp_path, wanted):
+    run, _ = converge(tmp_path, wanted, "-v")
+    assert run.returncode == 0
+    assert SECRET not in run.stdout + run.stderr
+
+
+def test_bad_entries_fail_naming_the_path(tmp_path, wanted):
+    run, _ = converge(tmp_path, [{"path": "relative/x", "content": "some content\n", "mode": "0644"}])
+    assert run.returncode != 0 and "'relative/x' is not an absolute path" in run.stdout
+    run, _ = converge(tmp_path, [{**wanted[0], "owner": "no-such-user-rempart"}])
+    assert run.returncode != 0 and f"files: {wanted[0]['path']}:" in run.stdout
+    assert not (tmp_path / "etc").exists()
