@@ -100,7 +100,7 @@ def snapshots(server: testinfra.host.Host, establishment: Establishment) -> list
 
 
 def playbook(name: str, *extra: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    """ansible-playbook playbooks/<name> on the GHT inventory, as an operator runs it (extra: -e, --limit, -i)."""
+    """ansible-playbook playbooks/<name> (or an absolute path) on the GHT inventory (extra: -e, --limit, -i)."""
     python_bin = Path(os.environ.get("VIRTUAL_ENV", PROJECT / ".venv")) / "bin"
     return subprocess.run(
         [str(python_bin / "ansible-playbook"), "-i", str(INVENTORY), str(PROJECT / "playbooks" / name), *extra],

@@ -4,7 +4,7 @@ with its own writer identity (strict moto on the lab network's gateway, one buck
 
 The stand-in is started here, not by create: `rempart lab-offsite` serves one establishment. Each establishment's
 outputs go to its own group_vars/<group>/ of a second inventory source (as `rempart offsite-outputs` would write
-them into the GHT inventory), then site.yml --tags offsite converges the three views at once."""
+them into the GHT inventory), then molecule/ght/offsite.yml converges the three views at once."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def stand_in(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def converged(stand_in, tmp_path_factory) -> dict:
-    """site.yml --tags offsite with each establishment's outputs in its own group_vars, then each copy unit once."""
+    """offsite_copy with each establishment's outputs in its own group_vars, then each copy unit once."""
     extra = tmp_path_factory.mktemp("offsite-inventory")
     groups = {}
     for establishment in ESTABLISHMENTS:
@@ -89,9 +89,7 @@ def converged(stand_in, tmp_path_factory) -> dict:
         (folder / "vault_offsite.yml").write_text(yaml.safe_dump(secrets))
         groups[establishment.group] = {"hosts": {view(establishment): None}}
     (extra / "hosts.yml").write_text(yaml.safe_dump({"all": {"children": groups}}))
-    result = playbook(
-        "site.yml", "-i", str(extra), "--tags", "offsite", "-e", f"rempart_reports_dir={extra}/reports"
-    )
+    result = playbook(str(Path(__file__).parents[1] / "offsite.yml"), "-i", str(extra))
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
     for stack in stand_in.values():  # no_log: the writer secret is never printed
         assert stack["writer_secret_access_key"] not in result.stdout + result.stderr
