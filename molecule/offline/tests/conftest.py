@@ -74,11 +74,13 @@ class Vm:
         """Attach the image; the kernel name of the new disk once udev has settled."""
         before = self.disks()
         self.qmp.plug(image, device_id, serial)
-        deadline, rescan = time.monotonic() + 180, time.monotonic() + 30
+        # a software-emulated VM on a loaded machine can take minutes, or miss the hot-plug event: scan the bus
+        # as udev would, every 30 s
+        deadline, rescan = time.monotonic() + 360, time.monotonic() + 30
         while time.monotonic() < deadline:
-            if time.monotonic() > rescan:  # a hot-plug event missed under load: scan the bus as udev would
+            if time.monotonic() > rescan:
                 self.run("for scan in /sys/class/scsi_host/host*/scan; do echo '- - -' > $scan; done")
-                rescan = deadline
+                rescan = time.monotonic() + 30
             new = self.disks() - before
             if new:
                 kernel = sorted(new)[0]
