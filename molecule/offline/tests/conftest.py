@@ -70,22 +70,32 @@ class Vm:
             set(self.check("ls /sys/class/block").split()) - {"vda", "sr0"} - {f"loop{i}" for i in range(8)}
         )
 
+    def attach_jobs(self) -> set[str]:
+        """Kernel names of the attach jobs systemd knows (running, or failed and not reset yet)."""
+        out = self.run("systemctl list-units --all --plain --no-legend 'rempart-offline-attach@*'").stdout
+        return {
+            line.split()[0].split("@", 1)[1].removesuffix(".service")
+            for line in out.splitlines()
+            if "@" in line
+        }
+
     def plug(self, image: Path, device_id: str, serial: str) -> str:
-        """Attach the image; the kernel name of the new disk once udev has settled."""
-        before = self.disks()
+        """Attach the image; the kernel name of the new disk once udev has settled. A job that fails fast (a
+        missing key) powers the disk off before a poll sees it: its attach job names the disk all the same."""
+        self.run("systemctl reset-failed 'rempart-offline-attach@*'")
+        before, jobs = self.disks(), self.attach_jobs()
         self.qmp.plug(image, device_id, serial)
         # a software-emulated VM on a loaded machine can take minutes, or miss the hot-plug event: scan the bus
-        # as udev would, every 30 s
+        # as udev would, every 30 s, as long as neither a disk nor its job has shown up
         deadline, rescan = time.monotonic() + 360, time.monotonic() + 30
         while time.monotonic() < deadline:
+            seen = (self.disks() - before) or (self.attach_jobs() - jobs)
+            if seen:
+                self.run("udevadm settle -t 60")
+                return sorted(seen)[0]
             if time.monotonic() > rescan:
                 self.run("for scan in /sys/class/scsi_host/host*/scan; do echo '- - -' > $scan; done")
                 rescan = time.monotonic() + 30
-            new = self.disks() - before
-            if new:
-                kernel = sorted(new)[0]
-                self.check("udevadm settle -t 60")
-                return kernel
             time.sleep(0.5)
         raise TimeoutError(f"no new disk in the VM after plugging {image.name}")
 
