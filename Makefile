@@ -14,9 +14,9 @@ export PATH := $(BIN):$(PATH)
 export ANSIBLE_VAULT_PASSWORD_FILE ?= $(LAB_DIR)/vault-password
 export ANSIBLE_FORCE_COLOR ?= 0
 # Scenarios `make test` runs (every one: CI runs them all), longest first so that the lanes end together.
-# `make molecule MOLECULE_SCENARIOS=proof` runs one. `offline` (QEMU, ~28 min) is left out until its last test
-# (missing vault key refused, run from a fresh clone) passes: run it with MOLECULE_SCENARIOS=offline.
-MOLECULE_SCENARIOS ?= proof offsite hardening ght backup hardening-vm degraded lab
+# `make molecule MOLECULE_SCENARIOS=proof` runs one. Longest first: `offline` (a software-emulated QEMU VM with
+# hot-plugged media) takes one lane for most of the run while the other lane takes the container scenarios.
+MOLECULE_SCENARIOS ?= offline proof offsite hardening ght backup hardening-vm degraded lab
 MOLECULE_JOBS ?= 2
 
 .PHONY: help setup host lab-image lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
