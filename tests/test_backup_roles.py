@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -274,3 +275,15 @@ def test_secret_files_are_group_readable_json_per_dataset():
         {"path": "/etc/rempart/secrets/partages.json", "group": "rempart", "mode": "0640",
          "content": '{\n    "http_password": "http-pw",\n    "repository_password": "repo-pw"\n}\n'}
     ]  # fmt: skip
+
+
+def test_init_creates_only_the_missing_repositories(two_repositories, capsys):
+    config, _ = two_repositories
+    before = Path(config["repos_dir"], "dpi", "config").read_bytes()
+    shutil.rmtree(Path(config["repos_dir"], "partages"))
+    assert server.init_missing(config, [], jobs=2) == server.EXIT_OK
+    assert capsys.readouterr().out.split() == ["partages"]
+    assert Path(config["repos_dir"], "partages", "config").exists()
+    assert Path(config["repos_dir"], "dpi", "config").read_bytes() == before  # untouched
+    assert server.init_missing(config, [], jobs=2) == server.EXIT_OK
+    assert capsys.readouterr().out == ""

@@ -754,6 +754,28 @@ def admin_status(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def init_missing(config: dict[str, Any], names: Sequence[str], jobs: int) -> int:
+    """`restic init` of every dataset repository that does not exist yet, `jobs` at a time (each init is a key
+    derivation: a GHT server's datasets in a loop add up). Prints the datasets it created, one per line."""
+    chosen = list(names) or sorted(config["datasets"])
+    for name in chosen:
+        dataset_config(config, name)
+    missing = [name for name in chosen if not (Path(config["repos_dir"]) / name / "config").exists()]
+
+    def one(name: str) -> tuple[str, subprocess.CompletedProcess[str]]:
+        return name, restic(config, name, "init", check=False)
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        results = list(pool.map(one, missing))
+    failed = [name for name, result in results if result.returncode != 0]
+    for name, result in results:
+        if result.returncode == 0:
+            print(name)
+        else:
+            log(f"rempart: restic init of {name} FAILED: {result.stderr.strip()[-400:]}", 3)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
 def restore_all(config: dict[str, Any], target: str, names: Sequence[str], snapshot: str, jobs: int) -> int:
     """Restore several datasets side by side into TARGET (each under its own paths), `jobs` at a time: after a
     disaster the establishment needs everything back, and one restic restore leaves a core idle while it waits
@@ -799,6 +821,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     clear.add_argument("--reason", required=True, help="what the investigation concluded")
     clear.add_argument("--by", default=os.environ.get("SUDO_USER") or "admin")
     sub.add_parser("status", help="per dataset: last job, anomaly, hold (JSON)")
+    init = sub.add_parser("init", help="create the repositories that do not exist yet (as the service user)")
+    init.add_argument("datasets", nargs="*", help="default: every dataset of this server")
+    init.add_argument("--jobs", type=int, default=2)
     every = sub.add_parser("restore-all", help="restore every (or the named) dataset(s) at once into TARGET")
     every.add_argument("target")
     every.add_argument("datasets", nargs="*", help="default: every dataset of this server")
@@ -813,6 +838,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return restore_all(config, args.target, args.datasets, args.snapshot, args.jobs)
     if args.action != "restic" and os.geteuid() == 0:
         drop_privileges(config["user"])
+    if args.action == "init":
+        return init_missing(config, args.datasets, args.jobs)
     if args.action == "status":
         print(json.dumps(admin_status(config), indent=2, sort_keys=True))
         return EXIT_OK
