@@ -8,8 +8,6 @@ from pathlib import Path
 from conftest import SCENARIO, vault
 from refusal import assert_refused, converge
 
-PROJECT = SCENARIO.parents[1]
-
 
 def secret_values() -> list[str]:
     return [value for group in vault().values() for value in group.values()]

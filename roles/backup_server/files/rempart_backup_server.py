@@ -10,6 +10,7 @@ by systemd units on the backup server only (python3 of Debian 12, standard libra
                                                             never during a prune hold
   check DATASET       (rempart-check@DATASET.service)      flow 3: restic check (+ read data subset)
   restore-all TARGET                                        emergency restore of every dataset at once (root)
+  init [DATASET...]                                         create the missing repositories (the role runs it)
   hold | clear-hold | status | restic                       admin actions (root): see the role README
 
 Requirements: BP100-ARCH-06 (pull), BP100-OPS-10 / R21 (anomaly check after each backup),
@@ -754,13 +755,30 @@ def admin_status(config: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def init_missing(config: dict[str, Any], names: Sequence[str], jobs: int) -> int:
-    """`restic init` of every dataset repository that does not exist yet, `jobs` at a time (each init is a key
-    derivation: a GHT server's datasets in a loop add up). Prints the datasets it created, one per line."""
+ADMIN_CACHE_DIR = "/root/.cache/rempart-restic"  # restic run as root by the admin command: its own cache
+
+
+def chosen_datasets(config: dict[str, Any], names: Sequence[str]) -> list[str]:
+    """The named datasets (each checked), or every dataset of this server."""
     chosen = list(names) or sorted(config["datasets"])
     for name in chosen:
         dataset_config(config, name)
-    missing = [name for name in chosen if not (Path(config["repos_dir"]) / name / "config").exists()]
+    return chosen
+
+
+def local_connections(config: dict[str, Any]) -> list[str]:
+    """restic restores with one worker per backend connection (local: 2 by default); more let a worker decrypt
+    and write while another waits for the disk."""
+    return ["-o", f"local.connections={int(config.get('local_connections', 2))}"]
+
+
+def init_missing(config: dict[str, Any], names: Sequence[str], jobs: int) -> int:
+    """`restic init` of every dataset repository that does not exist yet, `jobs` at a time (each init is a key
+    derivation: a GHT server's datasets in a loop add up). Prints the datasets it created, one per line."""
+    repositories = Path(config["repos_dir"])
+    missing = [
+        name for name in chosen_datasets(config, names) if not (repositories / name / "config").exists()
+    ]
 
     def one(name: str) -> tuple[str, subprocess.CompletedProcess[str]]:
         return name, restic(config, name, "init", check=False)
@@ -780,17 +798,14 @@ def restore_all(config: dict[str, Any], target: str, names: Sequence[str], snaps
     """Restore several datasets side by side into TARGET (each under its own paths), `jobs` at a time: after a
     disaster the establishment needs everything back, and one restic restore leaves a core idle while it waits
     for the disk. Each restore holds restic's shared lock (a prune waits). One JSON line per dataset on stdout."""
-    chosen = list(names) or sorted(config["datasets"])
-    for name in chosen:
-        dataset_config(config, name)
-    connections = ["-o", f"local.connections={int(config.get('local_connections', 2))}"]
+    chosen = chosen_datasets(config, names)
 
     def one(name: str) -> dict[str, Any]:
-        env = {**restic_env(config, name), "RESTIC_CACHE_DIR": "/root/.cache/rempart-restic"}
+        env = {**restic_env(config, name), "RESTIC_CACHE_DIR": ADMIN_CACHE_DIR}
         started = time.monotonic()
         result = subprocess.run(
-            [config.get("restic", "/usr/bin/restic"), *connections, "restore", snapshot, "--target", target,
-             "--quiet"],
+            [config.get("restic", "/usr/bin/restic"), *local_connections(config), "restore", snapshot,
+             "--target", target, "--quiet"],
             env=env, capture_output=True, text=True, check=False,
         )  # fmt: skip
         return {"dataset": name, "rc": result.returncode, "seconds": round(time.monotonic() - started, 2),
@@ -861,15 +876,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {
         **os.environ,
         **restic_env(config, args.dataset),
-        "RESTIC_CACHE_DIR": "/root/.cache/rempart-restic",
+        "RESTIC_CACHE_DIR": ADMIN_CACHE_DIR,
     }
     if os.geteuid() == 0 and (extra[:1] or [""])[0] not in READ_ONLY_COMMANDS:
         drop_privileges(config["user"])  # anything that writes keeps the repository owned by the service user
         env["RESTIC_CACHE_DIR"] = str(state(config, "cache"))
-    # restic restores with one worker per backend connection (local: 2 by default); more let a worker decrypt
-    # and write while another waits for the disk
-    connections = ["-o", f"local.connections={int(config.get('local_connections', 2))}"]
-    os.execve(config.get("restic", "/usr/bin/restic"), ["restic", *connections, *extra], env)
+    os.execve(config.get("restic", "/usr/bin/restic"), ["restic", *local_connections(config), *extra], env)
     return EXIT_FAILED
 
 
