@@ -16,7 +16,7 @@ SECRET = "s3cret-rempart-files-7f2e9a"
 
 
 def converge(
-    tmp_path: Path, files: list[dict], *options: str
+    tmp_path: Path, files: list[dict], *options: str, absent: list[str] | None = None
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
     playbook = tmp_path / "play.yml"
     playbook.write_text(
@@ -28,7 +28,7 @@ def converge(
                     "gather_facts": False,
                     "roles": ["rempart_files"],
                     "tasks": [
-                        {"name": "Ensure", "rempart_files": {"files": files}, "register": "result"},
+                        {"name": "Ensure", "rempart_files": {"files": files, "absent": absent or []}, "register": "result"},
                         {"name": "Show", "ansible.builtin.copy": {"content": "{{ result | to_json }}",
                                                                   "dest": str(tmp_path / "result.json")}, "check_mode": False},
                     ],
@@ -102,3 +102,43 @@ def test_bad_entries_fail_naming_the_path(tmp_path, wanted):
     run, _ = converge(tmp_path, [{**wanted[0], "owner": "no-such-user-rempart"}])
     assert run.returncode != 0 and f"files: {wanted[0]['path']}:" in run.stdout
     assert not (tmp_path / "etc").exists()
+
+
+def test_absent_patterns_remove_the_others_and_keep_the_declared(tmp_path, wanted):
+    folder = tmp_path / "etc"
+    converge(tmp_path, wanted)
+    for stray in ("debian.sources", "old.list"):
+        (folder / stray).write_text("deb http://elsewhere/ ./\n")
+    others = [
+        str(folder / "*.sources"),
+        str(folder / "*.timer"),
+        str(folder / "*.list"),
+        str(tmp_path / "gone"),
+    ]
+    check, result = converge(tmp_path, wanted, "--check", absent=others)
+    assert check.returncode == 0 and (folder / "old.list").exists()
+    assert result["changed_paths"] == [str(folder / "debian.sources"), str(folder / "old.list")]
+    run, result = converge(tmp_path, wanted, absent=others)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert result["changed_paths"] == [str(folder / "debian.sources"), str(folder / "old.list")]
+    assert sorted(p.name for p in folder.iterdir()) == ["a.timer", "secret.json"]
+    again, result = converge(tmp_path, wanted, absent=others)
+    assert again.returncode == 0 and result["changed"] is False
+    (tmp_path / "other/sub").mkdir(parents=True)
+    folder_refused, _ = converge(tmp_path, wanted, absent=[str(tmp_path / "other/*")])
+    assert (
+        folder_refused.returncode != 0 and "is a folder (absent removes files only)" in folder_refused.stdout
+    )
+
+
+def test_validate_keeps_the_live_file_when_the_command_refuses(tmp_path, wanted):
+    checked = {**wanted[1], "validate": "grep -q ^OnCalendar= %s"}
+    run, result = converge(tmp_path, [wanted[0], checked])
+    assert run.returncode == 0 and result["changed_paths"] == [wanted[0]["path"], checked["path"]]
+    refused, _ = converge(tmp_path, [wanted[0], {**checked, "content": "[Timer]\nBroken=yes\n"}])
+    assert refused.returncode != 0
+    assert f"files: {checked['path']}: refused by 'grep -q ^OnCalendar= %s'" in refused.stdout
+    assert (tmp_path / "etc/a.timer").read_text() == checked["content"]
+    assert [p.name for p in (tmp_path / "etc").iterdir() if p.name.startswith(".")] == []  # no leftovers
+    no_placeholder, _ = converge(tmp_path, [{**checked, "validate": "true"}])
+    assert no_placeholder.returncode != 0 and "must contain %s" in no_placeholder.stdout

@@ -9,20 +9,29 @@ one run and writes only what differs, each file atomically (temporary file in th
 
 from __future__ import annotations
 
+import glob
 import grp
 import hashlib
 import os
 import pwd
+import shlex
 import tempfile
+from collections.abc import Callable
 
 from ansible.module_utils.basic import AnsibleModule
+
+Validator = Callable[[str], None]
 
 DOCUMENTATION = r"""
 module: rempart_files
 short_description: Folders and files with exact content, owner, group and mode, in one module run
 description:
   - Each entry of I(files) is a folder (C(state=directory)) or a regular file with I(content) (C(state=file)).
+  - I(absent) removes the files matching its paths or glob patterns, except the paths I(files) declares, so "this
+    file and no other in this folder" is one call.
   - Entries are applied in order, so a folder listed before its files is created first.
+  - A file with I(validate) is written to a temporary file in the same folder, checked by that command (C(%s) is
+    the temporary file's path), and replaces the live file only when the command succeeds.
   - Supports check mode; I(content) is never returned (it may hold secrets).
 options:
   files:
@@ -37,12 +46,18 @@ options:
       owner: {description: Owner name., type: str, default: root}
       group: {description: Group name., type: str, default: root}
       mode: {description: Octal mode as a string such as "0640"., type: str, required: true}
+      validate: {description: Command that must accept the new content before it is installed (state=file)., type: str}
+  absent:
+    description: Files to remove (absolute paths or glob patterns), applied after I(files); folders are refused.
+    type: list
+    elements: str
+    default: []
 author: Rempart
 """
 
 RETURN = r"""
 changed_paths:
-  description: The paths created or changed (content, owner, group or mode).
+  description: The paths created, changed (content, owner, group or mode) or removed.
   type: list
   elements: str
   returned: always
@@ -62,7 +77,7 @@ def _attributes_differ(path: str, uid: int, gid: int, mode: int) -> bool:
     return (info.st_uid, info.st_gid, info.st_mode & 0o7777) != (uid, gid, mode)
 
 
-def _write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
+def _write(path: str, data: bytes, uid: int, gid: int, mode: int, validate: Validator | None) -> None:
     folder = os.path.dirname(path)
     descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.")
     try:
@@ -72,6 +87,8 @@ def _write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
             os.fsync(handle.fileno())
         os.chown(temporary, uid, gid)
         os.chmod(temporary, mode)
+        if validate is not None:
+            validate(temporary)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
@@ -79,8 +96,22 @@ def _write(path: str, data: bytes, uid: int, gid: int, mode: int) -> None:
         raise
 
 
-def apply(entry: dict, check_mode: bool) -> bool:
-    """Ensure one entry; True when it was (or, in check mode, would be) changed."""
+def remove(pattern: str, declared: set[str], check_mode: bool) -> list[str]:
+    """Remove the files matching a path or glob pattern, except the declared ones; the removed paths."""
+    removed = []
+    for path in sorted(glob.glob(pattern)):
+        if path in declared:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            raise ValueError(f"{path} is a folder (absent removes files only)")
+        if not check_mode:
+            os.unlink(path)
+        removed.append(path)
+    return removed
+
+
+def apply(entry: dict, check_mode: bool, validate: Validator | None) -> bool:
+    """Ensure one file or folder; True when it was (or, in check mode, would be) changed."""
     path, state = entry["path"], entry["state"]
     uid, gid = pwd.getpwnam(entry["owner"]).pw_uid, grp.getgrnam(entry["group"]).gr_gid
     mode = int(entry["mode"], 8)
@@ -107,8 +138,23 @@ def apply(entry: dict, check_mode: bool) -> bool:
             os.chown(path, uid, gid)
             os.chmod(path, mode)
         else:
-            _write(path, data, uid, gid, mode)
+            _write(path, data, uid, gid, mode, validate)
     return True
+
+
+def validator(module: AnsibleModule, command: str | None) -> Validator | None:
+    """A function that runs the entry's validate command on a temporary file and raises when it refuses it."""
+    if command is None:
+        return None
+    if "%s" not in command:
+        module.fail_json(msg=f"files: validate {command!r} must contain %s (the file to check)")
+
+    def run(path: str) -> None:
+        rc, out, err = module.run_command(shlex.split(command.replace("%s", shlex.quote(path))))
+        if rc != 0:
+            raise ValueError(f"refused by {command!r}: {(err or out).strip()}")
+
+    return run
 
 
 def main() -> None:
@@ -125,21 +171,31 @@ def main() -> None:
                     "owner": {"type": "str", "default": "root"},
                     "group": {"type": "str", "default": "root"},
                     "mode": {"type": "str", "required": True},
+                    "validate": {"type": "str"},
                 },
                 "required_if": [("state", "file", ("content",))],
-            }
+            },
+            "absent": {"type": "list", "elements": "str", "default": []},
         },
         supports_check_mode=True,
     )
+    entries = module.params["files"]
     changed: list[str] = []
-    for entry in module.params["files"]:
-        if not os.path.isabs(entry["path"]):
-            module.fail_json(msg=f"files: {entry['path']!r} is not an absolute path")
+    for path in [entry["path"] for entry in entries] + module.params["absent"]:
+        if not os.path.isabs(path):
+            module.fail_json(msg=f"files: {path!r} is not an absolute path")
+    for entry in entries:
         try:
-            if apply(entry, module.check_mode):
+            if apply(entry, module.check_mode, validator(module, entry["validate"])):
                 changed.append(entry["path"])
         except (OSError, KeyError, ValueError) as error:
             module.fail_json(msg=f"files: {entry['path']}: {error}", changed_paths=changed)
+    declared = {entry["path"] for entry in entries}
+    for pattern in module.params["absent"]:
+        try:
+            changed += remove(pattern, declared, module.check_mode)
+        except (OSError, ValueError) as error:
+            module.fail_json(msg=f"absent: {pattern}: {error}", changed_paths=changed)
     module.exit_json(changed=bool(changed), changed_paths=changed)
 
 
