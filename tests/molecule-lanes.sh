@@ -6,6 +6,7 @@
 # Each step's duration (create, converge, idempotence, verify...) is printed when the scenario ends, so that
 # where `make test` spends its time can be read from any run.
 set -uo pipefail
+shopt -s extglob
 jobs=$1; shift
 logs=${REMPART_LAB_DIR:-.lab}/molecule
 mkdir -p "$logs"
@@ -26,14 +27,15 @@ run_one() {
   return "$rc"
 }
 
-step_clock() {  # copy stdin; after each molecule step ("INFO [scenario > step] Executing"), a line with its duration
+step_clock() {  # copy stdin (colours removed); after each molecule step ("INFO [scenario > step] Executing"), a line with its duration
   local line step='' started=0 now
   while IFS= read -r line; do
     printf '%s\n' "$line"
-    if [[ $line =~ \[[^\>]+\>\ ([a-z_]+)\]\ Executing$ ]]; then
+    line=${line//$'\e'\[+([0-9;])m/}   # without colours
+    if [[ $line =~ (\ \>\ |\ ➜\ )([a-z_]+)(\]|:)\ Executing$ ]]; then
       printf -v now '%(%s)T' -1
       [ -z "$step" ] || printf '=== step %s %d s\n' "$step" $((now - started))
-      step=${BASH_REMATCH[1]} started=$now
+      step=${BASH_REMATCH[2]} started=$now
     fi
   done
   printf -v now '%(%s)T' -1
