@@ -13,7 +13,7 @@ run=$vm/run/$name
 case $action in
   up)
     port=$3
-    [ -f "$vm/base.raw" ] || "$here/build-vm-disk.sh"
+    "$here/build-vm-disk.sh"   # rebuilt when its recipe, the rootfs or the mirror changed; else a no-op
     if [ -f "$run/pid" ] && kill -0 "$(cat "$run/pid")" 2>/dev/null; then echo "$name already running"; exit 0; fi
     rm -rf "$run"; mkdir -p "$run"
     qemu-img create -q -f qcow2 -b "$vm/base.raw" -F raw "$run/disk.qcow2"

@@ -13,8 +13,14 @@ lab=${REMPART_LAB_DIR:-$here/../../.lab}
 lab=$(cd "$lab" && pwd)
 vm=$lab/vm
 packages="linux-image-amd64 initramfs-tools auditd dbus python3-apt openssh-server sudo"
+# What backup_server and offline_copy install when the VM plays backup-01 (molecule/offline): unpacked here at
+# native speed rather than under emulation at every converge; the roles' install tasks then find them present.
+packages="$packages restic restic-rest-server openssh-client openssl cryptsetup-bin e2fsprogs udev kmod"
 stamp=$(cat "$0" "$lab/rootfs.stamp" "$lab/repo/.stamp" 2>/dev/null | sha256sum | cut -c1-16)
 
+mkdir -p "$vm"
+exec 9>"$vm/.build.lock"
+flock 9   # two scenarios booting VMs at once: one builds, the other waits and finds it up to date
 if [ -f "$vm/base.raw" ] && [ "$(cat "$vm/.stamp" 2>/dev/null)" = "$stamp" ]; then
   echo "build-vm-disk: $vm/base.raw up to date"; exit 0
 fi
@@ -65,6 +71,7 @@ EOF
 printf '[Service]\nExecStartPre=\nExecStartPre=/usr/bin/ssh-keygen -A\nExecStartPre=/usr/sbin/sshd -t\n' \
   > "$tree/etc/systemd/system/ssh.service.d/lab-hostkeys.conf"
 chroot "$tree" systemctl enable systemd-networkd.service ssh.service serial-getty@ttyS0.service >/dev/null 2>&1
+chroot "$tree" systemctl disable restic-rest-server.service >/dev/null 2>&1   # Rempart runs its own, on 127.0.0.1
 chroot "$tree" systemctl mask apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer fstrim.timer \
   systemd-firstboot.service >/dev/null 2>&1
 install -d -m 0700 "$tree/root/.ssh"
