@@ -19,7 +19,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= offline proof offsite hardening ght backup hardening-vm degraded lab
 MOLECULE_JOBS ?= 2
 
-.PHONY: help setup host lab-image lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
+.PHONY: help setup host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
 
 help:
 	@echo "make demo   - build the lab and converge the lab establishment (results under reports/)"
@@ -84,8 +84,15 @@ molecule: lab-image  ## scenarios run $(MOLECULE_JOBS) at a time, logs under .la
 
 test-quick: lint unit
 
-test: lint unit molecule
+# lint and unit (CPU) run beside the lab image and VM disk builds (downloads, debootstrap, disk image), then the
+# molecule scenarios; each step's output is printed in one piece when it ends.
+test: setup
+	@$(MAKE) --no-print-directory -j2 --output-sync=target lint unit vm-disk
+	@$(MAKE) --no-print-directory molecule
 	@echo "make test: all passed"
+
+vm-disk: lab-image  ## the QEMU VM disk molecule/offline and hardening-vm boot (rebuilt when its recipe or the lab changed)
+	@lab/vm/build-vm-disk.sh
 
 bench-hardening: lab-image  ## OpenSCAP ANSSI-BP-028 scores (about 70 min)
 	tests/benchmarks/hardening.sh
