@@ -84,10 +84,10 @@ molecule: lab-image  ## scenarios run $(MOLECULE_JOBS) at a time, logs under .la
 
 test-quick: lint unit
 
-# lint and unit (CPU) run beside the lab image and VM disk builds (downloads, debootstrap, disk image), then the
-# molecule scenarios; each step's output is printed in one piece when it ends.
+# The lab image and VM disk builds (downloads, debootstrap, disk image: mostly waiting) start first, beside lint and
+# unit (CPU); then the molecule scenarios. Each step's output is printed in one piece when it ends.
 test: setup
-	@$(MAKE) --no-print-directory -j2 --output-sync=target lint unit vm-disk
+	@$(MAKE) --no-print-directory -j3 --output-sync=target vm-disk lint unit
 	@$(MAKE) --no-print-directory molecule
 	@echo "make test: all passed"
 
