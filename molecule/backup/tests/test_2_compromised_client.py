@@ -42,28 +42,34 @@ def test_root_on_the_client_cannot_delete_overwrite_or_read_others(lab):
     ).stdout
     assert "Nice=10" in props and "ProtectSystem=strict" in props and "CPUQuotaPerSecUSec=1s" in props
     assert env["RESTIC_REST_USERNAME"] == "imagerie"
-    port = PORTS["imagerie"]
-    auth = f"-u imagerie:{env['RESTIC_REST_PASSWORD']} --cacert {env['RESTIC_CACERT']}"
-    base = f"https://127.0.0.1:{port}"
-    curl = f"curl -s -o /dev/null -w '%{{http_code}}' {auth}"
-    victim = sorted(before)[0]
-    # HTTP DELETE of a snapshot, of the config, of a key: refused by the append-only server
-    assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/snapshots/{victim}") == "403"
-    assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/config") == "403"
-    keys = lab.files.check_output(
-        f"curl -s {auth} -H 'Accept: application/vnd.x.restic.rest.v2' {base}/imagerie/keys/"
-    )
-    key = keys.split('"name":"')[1].split('"')[0]
-    assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/keys/{key}") == "403"
-    # overwrite an existing file: refused
-    assert lab.files.check_output(f"{curl} -X POST --data-binary garbage {base}/imagerie/config") == "403"
-    assert (
-        lab.files.check_output(f"{curl} -X POST --data-binary garbage {base}/imagerie/snapshots/{victim}")
-        == "403"
-    )
-    # another client's repository: refused with these credentials (private repositories)
-    assert lab.files.check_output(f"{curl} {base}/partages/config") in ("401", "403")
-    assert lab.files.check_output(f"{curl} {base}/dpi-postgresql/config") in ("401", "403")
+    # The job is frozen while the attacker uses its tunnel, so the attack window does not depend on how long a
+    # 12 MiB backup takes on a loaded machine (the job's tunnel closes when the job ends).
+    lab.files.check_output(f"kill -STOP {pid}")
+    try:
+        port = PORTS["imagerie"]
+        auth = f"-u imagerie:{env['RESTIC_REST_PASSWORD']} --cacert {env['RESTIC_CACERT']}"
+        base = f"https://127.0.0.1:{port}"
+        curl = f"curl -s -o /dev/null -w '%{{http_code}}' {auth}"
+        victim = sorted(before)[0]
+        # HTTP DELETE of a snapshot, of the config, of a key: refused by the append-only server
+        assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/snapshots/{victim}") == "403"
+        assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/config") == "403"
+        keys = lab.files.check_output(
+            f"curl -s {auth} -H 'Accept: application/vnd.x.restic.rest.v2' {base}/imagerie/keys/"
+        )
+        key = keys.split('"name":"')[1].split('"')[0]
+        assert lab.files.check_output(f"{curl} -X DELETE {base}/imagerie/keys/{key}") == "403"
+        # overwrite an existing file: refused
+        assert lab.files.check_output(f"{curl} -X POST --data-binary garbage {base}/imagerie/config") == "403"
+        assert (
+            lab.files.check_output(f"{curl} -X POST --data-binary garbage {base}/imagerie/snapshots/{victim}")
+            == "403"
+        )
+        # another client's repository: refused with these credentials (private repositories)
+        assert lab.files.check_output(f"{curl} {base}/partages/config") in ("401", "403")
+        assert lab.files.check_output(f"{curl} {base}/dpi-postgresql/config") in ("401", "403")
+    finally:
+        lab.files.check_output(f"kill -CONT {pid}")
     # restic forget with the stolen credentials (exit code not trusted: we count what is left). If the job's
     # tunnel has closed meanwhile, restic would retry for 15 min: the attempt is bounded instead.
     lab.files.run(
