@@ -17,7 +17,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 # together: `offline` (a software-emulated QEMU VM with hot-plugged media) holds one lane for most of the run while
 # the other takes the container scenarios. Durations in a fresh-clone run on 2 cores (2026-12-01): offline 1,254 s,
 # hardening 584, proof 488, ght 495, hardening-vm 366, backup 354, degraded 259, offsite 214, lab 49. Three lanes
-# were measured slower (every scenario took 1.6-1.9x as long: the CPU, not waiting, is what they share).
+# gained nothing (2,563 s against 2,527 s: every scenario took 1.6-1.9x as long; the CPU is what they share).
 # `make molecule MOLECULE_SCENARIOS=proof` runs one.
 MOLECULE_SCENARIOS ?= offline proof offsite hardening ght backup hardening-vm degraded lab
 MOLECULE_JOBS ?= 2
