@@ -16,7 +16,7 @@ SECRET = "s3cret-rempart-files-7f2e9a"
 
 
 def converge(
-    tmp_path: Path, files: list[dict], *options: str, absent: list[str] | None = None
+    tmp_path: Path, files: list[dict], *options: str, absent: list[str] | None = None, umask: int = 0o022
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
     playbook = tmp_path / "play.yml"
     playbook.write_text(
@@ -44,7 +44,7 @@ def converge(
     }
     run = subprocess.run(
         [str(ROOT / ".venv/bin/ansible-playbook"), "-i", "localhost,", "-c", "local", "-e", "ansible_python_interpreter=/usr/bin/python3", str(playbook), *options],
-        capture_output=True, text=True, env=env, check=False,
+        capture_output=True, text=True, env=env, check=False, preexec_fn=lambda: os.umask(umask),
     )  # fmt: skip
     result = json.loads((tmp_path / "result.json").read_text()) if run.returncode == 0 else {}
     return run, result
@@ -142,3 +142,12 @@ def test_validate_keeps_the_live_file_when_the_command_refuses(tmp_path, wanted)
     assert [p.name for p in (tmp_path / "etc").iterdir() if p.name.startswith(".")] == []  # no leftovers
     no_placeholder, _ = converge(tmp_path, [{**checked, "validate": "true"}])
     assert no_placeholder.returncode != 0 and "must contain %s" in no_placeholder.stdout
+
+
+def test_missing_parents_stay_traversable_under_a_hardened_umask(tmp_path):
+    leaf = tmp_path / "var/lib/prometheus/node-exporter"
+    run, _ = converge(tmp_path, [{"path": str(leaf), "state": "directory", "mode": "0750"}], umask=0o027)
+    assert run.returncode == 0, run.stdout[-2000:]
+    assert stat.S_IMODE((tmp_path / "var/lib/prometheus").stat().st_mode) == 0o755
+    assert stat.S_IMODE((tmp_path / "var").stat().st_mode) == 0o755
+    assert stat.S_IMODE(leaf.stat().st_mode) == 0o750

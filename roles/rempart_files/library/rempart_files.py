@@ -29,7 +29,8 @@ description:
   - Each entry of I(files) is a folder (C(state=directory)) or a regular file with I(content) (C(state=file)).
   - I(absent) removes the files matching its paths or glob patterns, except the paths I(files) declares, so "this
     file and no other in this folder" is one call.
-  - Entries are applied in order, so a folder listed before its files is created first.
+  - Entries are applied in order, so a folder listed before its files is created first. The missing parents of a
+    folder are created root:root 0755 whatever the umask (a hardened umask of 027 would lock service users out).
   - A file with I(validate) is written to a temporary file in the same folder, checked by that command (C(%s) is
     the temporary file's path), and replaces the live file only when the command succeeds.
   - Supports check mode; I(content) is never returned (it may hold secrets).
@@ -96,6 +97,17 @@ def _write(path: str, data: bytes, uid: int, gid: int, mode: int, validate: Vali
         raise
 
 
+def _make_parents(folder: str) -> None:
+    """Create the missing parents root:root 0755 whatever the umask (a hardened umask of 027 would otherwise make
+    /var/lib/<parent> untraversable by the service users whose folders sit below it)."""
+    if os.path.isdir(folder):
+        return
+    _make_parents(os.path.dirname(folder))
+    os.mkdir(folder)
+    os.chown(folder, 0, 0)
+    os.chmod(folder, 0o755)
+
+
 def remove(pattern: str, declared: set[str], check_mode: bool) -> list[str]:
     """Remove the files matching a path or glob pattern, except the declared ones; the removed paths."""
     removed = []
@@ -122,7 +134,8 @@ def apply(entry: dict, check_mode: bool, validate: Validator | None) -> bool:
         elif check_mode:
             return True
         else:
-            os.makedirs(path, exist_ok=True)
+            _make_parents(os.path.dirname(path))
+            os.mkdir(path)
         if not check_mode:
             os.chown(path, uid, gid)
             os.chmod(path, mode)
