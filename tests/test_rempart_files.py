@@ -140,8 +140,10 @@ def test_validate_keeps_the_live_file_when_the_command_refuses(tmp_path, wanted)
     assert f"files: {checked['path']}: refused by 'grep -q ^OnCalendar= %s'" in refused.stdout
     assert (tmp_path / "etc/a.timer").read_text() == checked["content"]
     assert [p.name for p in (tmp_path / "etc").iterdir() if p.name.startswith(".")] == []  # no leftovers
-    no_placeholder, _ = converge(tmp_path, [{**checked, "validate": "true"}])
+    earlier = {"path": str(tmp_path / "etc/earlier.conf"), "content": "x\n", "mode": "0644"}
+    no_placeholder, _ = converge(tmp_path, [earlier, {**checked, "validate": "true"}])
     assert no_placeholder.returncode != 0 and "must contain %s" in no_placeholder.stdout
+    assert not Path(earlier["path"]).exists()  # refused before any entry is written
 
 
 def test_missing_parents_stay_traversable_under_a_hardened_umask(tmp_path):

@@ -159,8 +159,6 @@ def validator(module: AnsibleModule, command: str | None) -> Validator | None:
     """A function that runs the entry's validate command on a temporary file and raises when it refuses it."""
     if command is None:
         return None
-    if "%s" not in command:
-        module.fail_json(msg=f"files: validate {command!r} must contain %s (the file to check)")
 
     def run(path: str) -> None:
         rc, out, err = module.run_command(shlex.split(command.replace("%s", shlex.quote(path))))
@@ -197,6 +195,9 @@ def main() -> None:
     for path in [entry["path"] for entry in entries] + module.params["absent"]:
         if not os.path.isabs(path):
             module.fail_json(msg=f"files: {path!r} is not an absolute path")
+    for command in [entry["validate"] for entry in entries if entry["validate"] is not None]:
+        if "%s" not in command:
+            module.fail_json(msg=f"files: validate {command!r} must contain %s (the file to check)")
     for entry in entries:
         try:
             if apply(entry, module.check_mode, validator(module, entry["validate"])):
