@@ -66,6 +66,17 @@ def test_the_owner_reloading_its_firewall_brings_rempart_back(lab, action):
     assert _connects(lab.files, ADDRESSES[DB], 5433)
 
 
+def test_stopping_rempart_firewall_removes_its_table_only(lab):
+    before = _stateless_ruleset(lab.db)
+    lab.db.check_output("systemctl stop rempart-firewall.service")
+    try:
+        assert lab.db.check_output("nft list tables").splitlines() == ["table inet vendor"]
+        assert VENDOR_RULE in lab.db.check_output("nft list table inet vendor")
+    finally:
+        lab.db.check_output("systemctl start rempart-firewall.service")
+    assert _stateless_ruleset(lab.db) == before
+
+
 def test_a_ruleset_file_of_an_earlier_rempart_is_handed_back(lab):
     conf = lab.files.file("/etc/nftables.conf").content_string
     assert "flush ruleset" not in conf and "Managed by Rempart" not in conf
