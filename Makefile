@@ -85,6 +85,7 @@ demo: lab-up
 	@echo "Lab running (make lab-down removes it). Results:"
 	@find reports -type f | sort | sed 's/^/  /'
 	@echo "Rapport CaRE : reports/*/rapport-care.html   Plan : reports/*/plan-sauvegarde.html"
+	@cat $(LAB_DIR)/repo/drift.txt
 
 lint: setup lab-vault  ## ansible-lint syntax-checks playbooks with the lab inventory, whose vault it must open
 	$(BIN)/yamllint -s .
