@@ -168,7 +168,11 @@ def cited_ids(text: str) -> set[str]:
 
 
 def _cell(text: str) -> str:
-    return " ".join(text.split()).replace("|", "\\|")
+    """One Markdown table cell: one line, pipes escaped, and outside `code` no HTML tag (<finess>) nor emphasis."""
+    parts = " ".join(text.split()).replace("|", "\\|").split("`")
+    for i in range(0, len(parts), 2):
+        parts[i] = parts[i].replace("<", "&lt;").replace("*", "\\*")
+    return "`".join(parts)
 
 
 def render_markdown(data: Catalogue) -> str:
