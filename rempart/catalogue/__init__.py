@@ -193,7 +193,7 @@ def render_markdown(data: Catalogue) -> str:
         f"{len(data.requirements)} requirements, {sum(r.measured for r in data.requirements)} with a measure.",
     ]
     for family in data.families:
-        lines += ["", f"## {family.id} — {family.title}", ""]
+        lines += ["", f"## {family.title} ({family.id})", ""]
         lines += ["| id | statement (French) | how | evidence |", "|---|---|---|---|"]
         for r in data.family(family.id):
             tags = [t for t in (r.rule, r.level.value if r.level else None) if t]
