@@ -18,6 +18,7 @@ from rempart import (
     offsite_verify,
     scaffold,
     secrets,
+    tested_set,
 )
 from rempart.ght import check_inventory
 from rempart.inventory import InventoryError
@@ -33,6 +34,7 @@ COMMAND_MODULES = (
     offsite_outputs,
     lab_offsite,
     ght_stacks,
+    tested_set,
 )
 
 
