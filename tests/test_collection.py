@@ -29,7 +29,12 @@ PLUGINS = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "plugins").rglob("*.p
 def run(command: list[str], cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
     result = subprocess.run(
-        command, cwd=cwd, env={**clean, "ANSIBLE_NOCOLOR": "1", **env}, capture_output=True, text=True, timeout=600
+        command,
+        cwd=cwd,
+        env={**clean, "ANSIBLE_NOCOLOR": "1", **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
@@ -61,7 +66,18 @@ def test_the_tarball_holds_the_collection_and_nothing_of_the_lab_or_the_inventor
         names = tar.getnames()
     tops = {name.split("/")[0] for name in names}
     assert {"roles", "plugins", "playbooks", "meta", "MANIFEST.json", "FILES.json", "rempart"} <= tops
-    leaked = {".venv", ".lab", ".git", "tests", "molecule", "reports", "inventories", "collections", "lab", "pulumi"}
+    leaked = {
+        ".venv",
+        ".lab",
+        ".git",
+        "tests",
+        "molecule",
+        "reports",
+        "inventories",
+        "collections",
+        "lab",
+        "pulumi",
+    }
     assert tops.isdisjoint(leaked), tops & leaked
     assert not [n for n in names if "vault" in n.split("/")[-1] and n.endswith((".yml", ".yaml"))]
     assert "playbooks/lab-bootstrap.yml" not in names  # lab only (podman on the controller)
@@ -86,7 +102,12 @@ def test_ansible_finds_the_roles_and_plugins_by_their_full_names(installed):
     assert str(installed / "plugins/modules/rempart_files.py") in module.stdout
     filters = run([str(BIN / "ansible-doc"), "-t", "filter", "-l", "rempart.rempart"], cwd=installed.parents[2],
                   ANSIBLE_COLLECTIONS_PATH=collections)  # fmt: skip
-    for name in ("rempart_restore_order", "rempart_timer_files", "rempart_degraded_mode", "rempart_establishments"):
+    for name in (
+        "rempart_restore_order",
+        "rempart_timer_files",
+        "rempart_degraded_mode",
+        "rempart_establishments",
+    ):
         assert f"rempart.rempart.{name} " in filters.stdout, filters.stdout
 
 
@@ -96,7 +117,9 @@ def test_the_collection_ships_the_controller_package_its_plugins_import(installe
     target = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--no-index"]
     run([*pip, "--target", str(target), str(source)], cwd=tmp_path)
-    assert (target / "rempart/validation.py").is_file() and (target / "rempart/templates/rapport-care.html.j2").is_file()
+    assert (target / "rempart/validation.py").is_file() and (
+        target / "rempart/templates/rapport-care.html.j2"
+    ).is_file()
 
 
 def test_the_execution_environment_context_holds_the_collection_and_the_runtime_lock(built, tmp_path):
@@ -115,7 +138,9 @@ def test_the_execution_environment_context_holds_the_collection_and_the_runtime_
     lock = (ROOT / "requirements/runtime.txt").read_text()
     assert (build / "requirements/runtime.txt").read_text() == lock
     assert "COPY _build/requirements/runtime.txt /tmp/rempart-runtime.txt" in containerfile
-    assert "pip install --no-cache-dir --require-hashes --no-deps -r /tmp/rempart-runtime.txt" in containerfile
+    assert (
+        "pip install --no-cache-dir --require-hashes --no-deps -r /tmp/rempart-runtime.txt" in containerfile
+    )
     assert "--no-build-isolation --no-deps /tmp/rempart-src" in containerfile
     locked_core = re.search(r"^ansible-core==(\S+) ", lock, re.M).group(1)
     assert f'ANSIBLE_INSTALL_REFS="ansible-core=={locked_core} ' in containerfile
