@@ -154,3 +154,15 @@ def test_the_execution_environment_context_holds_the_collection_and_the_runtime_
     run([str(BIN / "ansible-galaxy"), "collection", "install", *opts, "-r", "requirements.yml",
          "--collections-path", str(target)], cwd=build, ANSIBLE_COLLECTIONS_PATH=str(target))  # fmt: skip
     assert (target / "ansible_collections/rempart/rempart/roles/base/meta/argument_specs.yml").is_file()
+
+
+def test_every_playbook_of_the_collection_passes_a_syntax_check(installed):
+    """By full name (rempart.rempart.site); a name with a dash is no valid resource name, so by path."""
+    playbooks = sorted((installed / "playbooks").glob("*.yml"))
+    named = [f"rempart.rempart.{p.stem}" for p in playbooks if p.stem.isidentifier()]
+    assert {"rempart.rempart.site", "rempart.rempart.validate"} <= set(named)
+    by_path = [str(p) for p in playbooks if not p.stem.isidentifier()]  # red-button, drill-ransomware
+    collections = installed.parents[2]
+    result = run([str(BIN / "ansible-playbook"), "--syntax-check", "-i", "localhost,", *named, *by_path],
+                 cwd=collections, ANSIBLE_COLLECTIONS_PATH=str(collections))  # fmt: skip
+    assert result.stdout.count(f"playbook: {installed}/playbooks/") == len(playbooks), result.stdout
