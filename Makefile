@@ -52,7 +52,9 @@ $(VENV)/.installed: pyproject.toml requirements/dev.txt requirements.yml
 # newest release every range allows. Then run make test before committing the new locks.
 LOCK_FLAGS := -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
               $(if $(UPGRADE),--upgrade)
-lock: $(VENV)/.installed
+lock:  ## needs only pip-compile (the locked one), not an install that matches pyproject.toml's new ranges
+	@test -x $(BIN)/pip-compile || { test -x $(BIN)/python || python3 -m venv $(VENV); \
+	  $(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements/dev.txt; }
 	$(BIN)/pip-compile $(LOCK_FLAGS) -o requirements/runtime.txt pyproject.toml requirements/build.in
 	$(BIN)/pip-compile $(LOCK_FLAGS) --extra offsite --extra test -o requirements/dev.txt \
 	  pyproject.toml requirements/build.in
