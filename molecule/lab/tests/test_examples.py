@@ -2,11 +2,13 @@
 ``rempart new-establishment`` writes, each in its own podman lab, converge playbooks/site.yml with no failed and
 no unreachable host.
 
-Only lab plumbing is added to the copy: an ``ansible_host`` per host (the address ``rempart lab up`` gives its
-container) and group_vars/all/lab.yml (the lab network, the lab's apt mirror, the podman connection). Ansible
-connects with ``podman exec`` as root: the examples declare their own administrators (placeholder keys) and admin
-network, which the control node is not part of; hardening allows that connection (it refuses only SSH as an account
-it would lock out). Before the converge, hospital_state.yml gives the servers what a hospital's servers already run
+Only lab plumbing is added to the copy: a ``lab_address`` per host (the address ``rempart lab up`` gives its
+container) and group_vars/all/lab.yml (the lab network, the lab's apt mirror, the podman connection). As in
+production, where the examples' hosts are reached by their DNS names (no ansible_host), Ansible and the roles use
+the host names: podman exec reaches the container of that name, and the lab network's DNS resolves it for the
+other containers. Ansible connects with ``podman exec`` as root: the examples declare their own administrators
+(placeholder keys) and admin network, which the control node is not part of; hardening allows that connection
+(it refuses only SSH as an account it would lock out). Before the converge, hospital_state.yml gives the servers what a hospital's servers already run
 (database servers, the patient record the degraded mode exports); the offsite bucket is the lab's stand-in
 (``rempart lab-offsite``). Each lab is removed at the end, whatever happened.
 """
@@ -85,12 +87,11 @@ def add_lab_plumbing(inventory: Path, network: str, prefix: str) -> list[str]:
     for mapping in _hosts(data["all"]):
         for name in mapping:
             addresses.setdefault(name, f"{prefix}.{10 + len(addresses)}")
-            mapping[name] = {"ansible_host": addresses[name]}
+            mapping[name] = {"lab_address": addresses[name]}
     hosts_file.write_text("---\n" + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     lab = {
         "lab_network": {"name": network, "subnet": f"{prefix}.0/24", "mirror_address": f"{prefix}.5"},
         "ansible_connection": "containers.podman.podman",
-        "ansible_podman_host": "{{ inventory_hostname }}",
         "ansible_user": "root",
         "ansible_become": False,
         "ansible_python_interpreter": "/usr/bin/python3",
