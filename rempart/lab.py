@@ -1,10 +1,8 @@
 """``rempart lab up|down|status``: the podman lab described by an inventory.
 
-Every inventory host with an ``ansible_host`` (or a ``lab_address``, when Ansible and the roles reach the host by
-its name, as in the shipped examples: through ``podman exec`` and the lab network's DNS) becomes a Debian 12
-systemd container of the same name, with that address on the inventory's private network (``lab_network`` in
-``group_vars/all/lab.yml``); a small mirror container serves the lab's apt repository there. Image and host
-preparation: ``lab/``.
+Every inventory host with an ``ansible_host`` becomes a Debian 12 systemd container of the same name, with
+that address on the inventory's private network (``lab_network`` in ``group_vars/all/lab.yml``); a small
+mirror container serves the lab's apt repository there. Image and host preparation: ``lab/``.
 """
 
 from __future__ import annotations
@@ -45,9 +43,8 @@ class Lab:
 
 def _hosts(group: dict, found: dict[str, str]) -> None:
     for name, variables in (group.get("hosts") or {}).items():
-        address = (variables or {}).get("lab_address", (variables or {}).get("ansible_host"))
-        if address is not None:
-            found[name] = str(address)
+        if variables and "ansible_host" in variables:
+            found[name] = str(variables["ansible_host"])
     for child in (group.get("children") or {}).values():
         _hosts(child or {}, found)
 
@@ -60,7 +57,7 @@ def load_lab(inventory_dir: Path) -> Lab:
     subnet = ipaddress.ip_network(network["subnet"])
     for name, address in found.items():
         if ipaddress.ip_address(address) not in subnet:
-            raise ValueError(f"{name}: address {address} is outside lab_network.subnet {subnet}")
+            raise ValueError(f"{name}: ansible_host {address} is outside lab_network.subnet {subnet}")
     return Lab(
         network=network["name"],
         subnet=str(subnet),

@@ -2,13 +2,11 @@
 ``rempart new-establishment`` writes, each in its own podman lab, converge playbooks/site.yml with no failed and
 no unreachable host.
 
-Only lab plumbing is added to the copy: a ``lab_address`` per host (the address ``rempart lab up`` gives its
-container) and group_vars/all/lab.yml (the lab network, the lab's apt mirror, the podman connection). As in
-production, where the examples' hosts are reached by their DNS names (no ansible_host), Ansible and the roles use
-the host names: podman exec reaches the container of that name, and the lab network's DNS resolves it for the
-other containers. Ansible connects with ``podman exec`` as root: the examples declare their own administrators
-(placeholder keys) and admin network, which the control node is not part of; hardening allows that connection
-(it refuses only SSH as an account it would lock out). Before the converge, hospital_state.yml gives the servers what a hospital's servers already run
+Only lab plumbing is added to the copy: an ``ansible_host`` per host (the address ``rempart lab up`` gives its
+container) and group_vars/all/lab.yml: the lab network and apt mirror, and the connection — SSH (pipelined: the
+podman connection plugin cannot pipeline, and took 576 s to reach hardening's logging tasks on the 7 hosts) as a
+lab automation account added to the example's administrators, from the control node added to its admin networks.
+The example's own administrators and admin network stay declared and converged. Before the converge, hospital_state.yml gives the servers what a hospital's servers already run
 (database servers, the patient record the degraded mode exports); the offsite bucket is the lab's stand-in
 (``rempart lab-offsite``). Each lab is removed at the end, whatever happened.
 """
@@ -30,6 +28,7 @@ PROJECT = Path(__file__).resolve().parents[3]
 BIN = Path(sys.executable).parent
 LOGS = PROJECT / ".lab" / "examples"
 HOSPITAL_STATE = Path(__file__).with_name("hospital_state.yml")
+LAB_ADMIN = "rempart-lab"  # the control node's account on the lab containers (key, sudo without password)
 
 # One private network per example, distinct from every other scenario's (10.89.60-70, 74, 75).
 NETWORKS = {
@@ -80,23 +79,41 @@ def _hosts(group: dict) -> list[dict]:
 
 
 def add_lab_plumbing(inventory: Path, network: str, prefix: str) -> list[str]:
-    """Give every host an address on the example's lab network and write group_vars/all/lab.yml."""
+    """Give every host an address on the example's lab network and write group_vars/all/lab.yml: the network,
+    the mirror, and the lab's automation account (key, sudo) added to the example's administrators, reachable
+    from the control node (the network's gateway) added to the example's admin networks."""
     hosts_file = inventory / "hosts.yml"
     data = yaml.safe_load(hosts_file.read_text(encoding="utf-8"))
     addresses: dict[str, str] = {}
     for mapping in _hosts(data["all"]):
         for name in mapping:
             addresses.setdefault(name, f"{prefix}.{10 + len(addresses)}")
-            mapping[name] = {"lab_address": addresses[name]}
+            mapping[name] = {"ansible_host": addresses[name]}
     hosts_file.write_text("---\n" + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+    hardening = yaml.safe_load((inventory / "group_vars/all/hardening.yml").read_text(encoding="utf-8"))
+    key = PROJECT / ".lab" / "ssh" / "id_ed25519"
     lab = {
         "lab_network": {"name": network, "subnet": f"{prefix}.0/24", "mirror_address": f"{prefix}.5"},
-        "ansible_connection": "containers.podman.podman",
-        "ansible_user": "root",
-        "ansible_become": False,
-        "ansible_python_interpreter": "/usr/bin/python3",
         "rempart_apt_mirror": {"uri": f"http://{prefix}.5/", "suites": ["./"], "trusted": True},
+        "ansible_user": LAB_ADMIN,
+        "ansible_become": True,
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_ssh_private_key_file": str(key),
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        "hardening_admin_users": [
+            *hardening["hardening_admin_users"],
+            {
+                "name": LAB_ADMIN,
+                "ssh_keys": [key.with_suffix(".pub").read_text().strip()],
+                "sudo_nopasswd": True,
+            },
+        ],
+        "hardening_firewall_admin_networks": [
+            *hardening["hardening_firewall_admin_networks"],
+            f"{prefix}.1/32",
+        ],
     }
+    # group_vars/all/lab.yml is read after hardening.yml: its two lists replace the example's, which they contain
     (inventory / "group_vars/all/lab.yml").write_text("---\n" + yaml.safe_dump(lab), encoding="utf-8")
     return list(addresses)
 
