@@ -1,7 +1,10 @@
 """``rempart new-establishment``: a valid establishment folder from a few answers (Jinja2 templates).
 
 The generated folder holds the usual datasets of a hospital (patient record database, file shares) on hosts named
-after the establishment; it validates as generated, and the integrator then edits hosts and datasets.
+after the establishment, and the hardening settings every host needs (an administrator to replace, what the
+backup pull needs from sshd); it validates and converges as generated (molecule/lab/tests/test_examples.py), and
+the integrator then edits hosts, datasets and administrators. Every ``*.j2`` under
+``templates/new-establishment/`` becomes the file of the same path in the folder.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ def _yaml_scalar(value: str) -> str:
 def scaffold(
     folder: Path, finess: str, name: str, region: str, ght: str | None, domain: str | None
 ) -> list[Violation]:
-    """Write ``folder``/hosts.yml and group_vars/all/establishment.yml when the answers make a valid
+    """Write ``folder``/hosts.yml and group_vars/ (establishment, hardening) when the answers make a valid
     establishment; otherwise write nothing and return the violations."""
     if folder.exists() and any(folder.iterdir()):
         raise ScaffoldError(f"{folder} exists and is not empty: choose a new inventories/<name> folder")
@@ -62,15 +65,18 @@ def scaffold(
         "backup_server": f"sauvegarde-01{suffix}",
         "folder": folder,
     }
-    hosts = environment.get_template("hosts.yml.j2").render(answers)
-    establishment = environment.get_template("establishment.yml.j2").render(answers)
+    files = {
+        template.removesuffix(".j2"): environment.get_template(template).render(answers)
+        for template in environment.list_templates(extensions=["j2"])
+    }
     declared = {d["host"] for d in datasets} | {answers["backup_server"]}
-    _, violations = validate(yaml.safe_load(establishment)["establishment"], declared)
+    establishment = yaml.safe_load(files["group_vars/all/establishment.yml"])["establishment"]
+    _, violations = validate(establishment, declared)
     if violations:
         return violations
-    (folder / "group_vars/all").mkdir(parents=True, exist_ok=True)
-    (folder / "hosts.yml").write_text(hosts, encoding="utf-8")
-    (folder / "group_vars/all/establishment.yml").write_text(establishment, encoding="utf-8")
+    for path, text in files.items():
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        (folder / path).write_text(text, encoding="utf-8")
     return []
 
 

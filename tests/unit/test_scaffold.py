@@ -1,4 +1,5 @@
 import pytest
+import yaml
 
 from rempart.cli import main
 from rempart.inventory import inventory_hosts, load_establishment_data
@@ -14,6 +15,26 @@ def test_scaffolded_establishment_validates_and_keeps_accents(tmp_path):
     establishment, violations = validate(data, inventory_hosts(folder))
     assert violations == [] and establishment.offsite.region == "eu-west-1"
     assert "sauvegarde-01.ch.local" in inventory_hosts(folder)
+
+
+def test_scaffold_writes_what_the_converge_needs(tmp_path):
+    """Hardening refuses to run without an administrator, and the backup pull needs sshd's remote forwarding:
+    the scaffold writes both (molecule/lab/tests/test_examples.py converges the folder in the lab)."""
+    folder = tmp_path / "ch"
+    assert scaffold(folder, "750712184", "CH Test", "eu-west-3", None, None) == []
+    written = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    assert written == [
+        "group_vars/all/establishment.yml",
+        "group_vars/all/hardening.yml",
+        "group_vars/backup_clients/hardening.yml",
+        "group_vars/backup_servers/hardening.yml",
+        "hosts.yml",
+    ]
+    admins = yaml.safe_load((folder / "group_vars/all/hardening.yml").read_text())["hardening_admin_users"]
+    assert [a["name"] for a in admins] == ["adm-dsi"]
+    assert admins[0]["password_hash"].startswith("{{ vault_hardening_admin_password_hash")
+    clients = yaml.safe_load((folder / "group_vars/backup_clients/hardening.yml").read_text())
+    assert clients["hardening_ssh_allow_tcp_forwarding"] == "remote"
 
 
 def test_bad_answers_write_nothing(tmp_path):
