@@ -19,8 +19,9 @@ from rempart import (
     scaffold,
     secrets,
 )
+from rempart.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
 from rempart.ght import check_inventory
-from rempart.inventory import InventoryError
+from rempart.inventory import InventoryError, inventory_variable
 
 COMMAND_MODULES = (
     documents,
@@ -52,10 +53,24 @@ def _validate(args: argparse.Namespace) -> int:
             )
     for violation in check.across:
         print(violation)
-    if not check.valid:
+    apt = _apt_violations(args.inventory)
+    for violation in apt:
+        print(violation)
+    count += len(apt)
+    if not check.valid or apt:
         print(f"{args.inventory}: {count} violation(s)", file=sys.stderr)
         return 1
     return 0
+
+
+def _apt_violations(inventory: Path) -> list[str]:
+    """rempart_apt_mirror / rempart_apt_proxy wherever the folder's group_vars or host_vars set them."""
+    violations = []
+    for name in (MIRROR_VARIABLE, PROXY_VARIABLE):
+        for path, value in inventory_variable(inventory, name):
+            mirror, proxy = (value, None) if name == MIRROR_VARIABLE else (None, value)
+            violations += [f"{key}: {message} ({path})" for key, message in apt_problems(mirror, proxy)]
+    return violations
 
 
 def build_parser() -> argparse.ArgumentParser:
