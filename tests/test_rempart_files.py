@@ -107,7 +107,8 @@ def test_check_diff_shows_non_secret_changes_and_never_secret_content(tmp_path, 
     shown = result["diff"]["prepared"]
     assert "-OnCalendar=weekly\n+OnCalendar=daily" in shown and "tampered" not in shown
     assert SECRET not in drift.stdout + json.dumps(result)
-    assert (tmp_path / "etc/a.timer").read_text() == "[Timer]\nOnCalendar=weekly\n"  # check mode wrote nothing
+    # check mode wrote nothing
+    assert (tmp_path / "etc/a.timer").read_text() == "[Timer]\nOnCalendar=weekly\n"
     (tmp_path / "etc/vendor.list").write_text("deb file:/srv/vendor ./\n")
     converge(tmp_path, wanted)
     clean, result = converge(tmp_path, wanted, "--check", "--diff", absent=[str(tmp_path / "etc/*.list")])
