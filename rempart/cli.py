@@ -22,6 +22,7 @@ from rempart import (
 from rempart.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
 from rempart.ght import check_inventory
 from rempart.inventory import InventoryError, inventory_variable
+from rempart.validation import HARDENING_LEVEL_VARIABLE, hardening_level_set_in_inventory
 
 COMMAND_MODULES = (
     documents,
@@ -53,7 +54,15 @@ def _validate(args: argparse.Namespace) -> int:
             )
     for violation in check.across:
         print(violation)
-    apt = _apt_violations(args.inventory)
+    apt = _apt_violations(args.inventory) + [
+        str(v)
+        for v in hardening_level_set_in_inventory(
+            [
+                str(path.relative_to(args.inventory))
+                for path, _ in inventory_variable(args.inventory, HARDENING_LEVEL_VARIABLE)
+            ]
+        )
+    ]
     for violation in apt:
         print(violation)
     count += len(apt)

@@ -26,7 +26,7 @@ from rempart.ght import (
     View,
     ght_violations,
 )
-from rempart.validation import Violation, validate
+from rempart.validation import HARDENING_LEVEL_VARIABLE, Violation, hardening_level_set_in_inventory, validate
 
 
 class ActionModule(ActionBase):
@@ -48,7 +48,7 @@ class ActionModule(ActionBase):
         if raw is None and task_vars.get(GHT_VARIABLE) is not None:
             return self._run_ght(result, task_vars, check_secrets)
         establishment, violations = validate(data, inventory_hosts=set(hosts), secrets=secrets)
-        violations += self._apt_violations(task_vars)
+        violations += self._apt_violations(task_vars) + self._hardening_violations(task_vars)
         if raw is None:
             result["failed"] = True
             result["msg"] = (
@@ -85,6 +85,12 @@ class ActionModule(ActionBase):
             for (path, message), hosts in found.items()
         ]
 
+    @staticmethod
+    def _hardening_violations(task_vars: dict[str, Any]) -> list[Violation]:
+        hostvars = task_vars.get("hostvars", {})
+        hosts = task_vars.get("groups", {}).get("all", [])
+        return hardening_level_set_in_inventory([h for h in hosts if HARDENING_LEVEL_VARIABLE in hostvars[h]])
+
     def _run_ght(
         self, result: dict[str, Any], task_vars: dict[str, Any], check_secrets: bool
     ) -> dict[str, Any]:
@@ -118,7 +124,7 @@ class ActionModule(ActionBase):
             if VIEW_HOST in hostvars[name]
         ]
         violations += ght_violations(checked, views, set(groups.get("all", [])))
-        violations += self._apt_violations(task_vars)
+        violations += self._apt_violations(task_vars) + self._hardening_violations(task_vars)
         result["violations"] = [{"path": v.path, "message": v.message} for v in violations]
         if violations:
             result["failed"] = True
