@@ -22,7 +22,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= offline proof offsite hardening ght backup hardening-vm degraded lab
 MOLECULE_JOBS ?= 2
 
-.PHONY: help setup host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
+.PHONY: help setup lock host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
 
 help:
 	@echo "make demo   - build the lab and converge the lab establishment (results under reports/)"
@@ -37,12 +37,27 @@ host:  ## host packages, podman preparation (every boot)
 	  if [ -n "$$missing" ]; then apt-get update -q && DEBIAN_FRONTEND=noninteractive \
 	    apt-get install -y -q --no-install-recommends $$missing; fi; fi
 
-$(VENV)/.installed: pyproject.toml requirements.yml
+# Exactly the locked versions, every file checked against its hash (requirements/dev.txt: runtime + test + offsite).
+# pip refuses --require-hashes beside an editable install, so the lock goes first (--no-deps: nothing resolved
+# here), then rempart itself, built with the locked setuptools (no build isolation: nothing fetched unpinned).
+$(VENV)/.installed: pyproject.toml requirements/dev.txt requirements.yml
 	@test -x $(BIN)/python || python3 -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements/dev.txt
+	$(BIN)/python -m pip install -q --no-build-isolation --no-deps -e .
+	$(BIN)/python -m pip check
 	$(BIN)/ansible-galaxy collection install -r requirements.yml --offline >/dev/null
 	@touch $@
+
+# Refresh the locks after a change of pyproject.toml's ranges (pins that still fit are kept); UPGRADE=1 takes the
+# newest release every range allows. Then run make test before committing the new locks.
+LOCK_FLAGS := -q --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url --no-emit-find-links \
+              $(if $(UPGRADE),--upgrade)
+lock:  ## needs only pip-compile (the locked one), not an install that matches pyproject.toml's new ranges
+	@test -x $(BIN)/pip-compile || { test -x $(BIN)/python || python3 -m venv $(VENV); \
+	  $(BIN)/python -m pip install -q --require-hashes --no-deps -r requirements/dev.txt; }
+	$(BIN)/pip-compile $(LOCK_FLAGS) -o requirements/runtime.txt pyproject.toml requirements/build.in
+	$(BIN)/pip-compile $(LOCK_FLAGS) --extra offsite --extra test -o requirements/dev.txt \
+	  pyproject.toml requirements/build.in
 
 setup: host $(VENV)/.installed
 
@@ -72,6 +87,7 @@ demo: lab-up
 	@echo "Lab running (make lab-down removes it). Results:"
 	@find reports -type f | sort | sed 's/^/  /'
 	@echo "Rapport CaRE : reports/*/rapport-care.html   Plan : reports/*/plan-sauvegarde.html"
+	@cat $(LAB_DIR)/repo/drift.txt
 
 lint: setup lab-vault  ## ansible-lint syntax-checks playbooks with the lab inventory, whose vault it must open
 	$(BIN)/yamllint -s .

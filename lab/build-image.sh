@@ -86,8 +86,16 @@ ssh_key() {
   ssh-keygen -q -t ed25519 -N '' -C rempart-lab-admin -f "$state/ssh/id_ed25519"
 }
 
+# Drift from the tested set (rempart/tested-packages.txt): reported, never refused (Debian moves versions on).
+report_drift() {
+  if command -v rempart >/dev/null; then
+    rempart tested-set compare --mirror "$state/repo" | tee "$state/repo/drift.txt"
+  fi
+}
+
 build_repo
 build_rootfs
 build_images
 ssh_key
+report_drift
 echo "build-image: localhost/rempart-debian12 ready, mirror $state/repo"

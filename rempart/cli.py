@@ -18,6 +18,7 @@ from rempart import (
     offsite_verify,
     scaffold,
     secrets,
+    tested_set,
 )
 from rempart.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
 from rempart.ght import check_inventory
@@ -35,6 +36,7 @@ COMMAND_MODULES = (
     offsite_outputs,
     lab_offsite,
     ght_stacks,
+    tested_set,
 )
 
 

@@ -12,7 +12,8 @@ from typing import Any, Literal
 
 from rempart.dependencies import restore_order
 from rempart.establishment import Establishment
-from rempart.results import Drill, DrillDataset, OffsiteLeg, RansomwareDrill, Results
+from rempart.results import Drill, DrillDataset, HostPackages, OffsiteLeg, RansomwareDrill, Results
+from rempart.tested_set import compare_installed, read_tested
 
 Status = Literal["conforme", "non conforme", "preuve manquante"]
 DRILL_MAX_AGE = timedelta(days=92)  # restore tests at least quarterly (BP100-OPS-11), well inside retention
@@ -60,6 +61,16 @@ class RequirementEvidence:
 
 
 @dataclass
+class HostSoftware:
+    """A host's installed versions of the tested packages (rempart/tested_set.py), as collected and dated."""
+
+    host: str
+    collected_at: datetime
+    versions: dict[str, str]  # tested package -> installed version
+    differences: list[str]  # French, one line per package whose version is not the tested one
+
+
+@dataclass
 class Evidence:
     finess: str
     name: str
@@ -69,6 +80,7 @@ class Evidence:
     datasets: list[DatasetEvidence]
     requirements: list[RequirementEvidence]
     unreadable_results: list[str]
+    software: list[HostSoftware] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         document = asdict(self)
@@ -306,6 +318,19 @@ def _ransomware_evidence(drill: RansomwareDrill | None) -> str:
     return text
 
 
+def _software(collected: list[HostPackages]) -> list[HostSoftware]:
+    tested = read_tested()
+    return [
+        HostSoftware(
+            host=host.host,
+            collected_at=host.collected_at,
+            versions={name: version for name, version in sorted(host.packages.items()) if name in tested},
+            differences=[d.describe() for d in compare_installed(tested, host.packages)],
+        )
+        for host in sorted(collected, key=lambda h: h.host)
+    ]
+
+
 def build_evidence(establishment: Establishment, results: Results, now: datetime) -> Evidence:
     order = restore_order(
         {d.name: d.depends_on for d in establishment.datasets},
@@ -323,4 +348,5 @@ def build_evidence(establishment: Establishment, results: Results, now: datetime
         datasets=datasets,
         requirements=_requirements(establishment, results, datasets, now),
         unreadable_results=results.unreadable,
+        software=_software(results.packages),
     )

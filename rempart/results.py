@@ -149,6 +149,14 @@ class RedButton(Result):
     jobs_resumed: bool
 
 
+class HostPackages(Result):
+    """``packages/<host>.json``: the Debian packages installed on a host (``playbooks/evidence.yml``)."""
+
+    host: str
+    collected_at: AwareDatetime
+    packages: dict[str, str]  # name -> installed version
+
+
 T = TypeVar("T", bound=Result)
 
 
@@ -162,6 +170,7 @@ class Results(BaseModel):
     offsite: OffsiteVerification | None = None
     offline: list[OfflineCopy] = Field(default_factory=list)
     red_button: list[RedButton] = Field(default_factory=list)
+    packages: list[HostPackages] = Field(default_factory=list)
     unreadable: list[str] = Field(default_factory=list)
 
     def last_drill(self) -> Drill | None:
@@ -274,5 +283,6 @@ def load_results(folder: Path) -> Results:
         offsite=_read(verification, OffsiteVerification, unreadable) if verification.exists() else None,
         offline=_offline_copies(folder / "offline", unreadable),
         red_button=_read_all(folder / "red-button", RedButton, unreadable),
+        packages=_read_all(folder / "packages", HostPackages, unreadable),
         unreadable=unreadable,
     )

@@ -5,15 +5,23 @@ compliant, its outputs are what `rempart offsite-outputs` accepts, and the copy'
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
 from buckets import ACCOUNT
-from moto_servers import s3_client
+from moto_servers import free_port, s3_client, wait_for_port
 
 from rempart.establishment import Establishment
 from rempart.lab import Lab
-from rempart.lab_offsite import bucket_name, create_bucket, gateway, stack_outputs
+from rempart.lab_offsite import bucket_name, create_bucket, gateway, provision, stack_outputs
 from rempart.offsite_outputs import PUBLIC, REQUIRED, split_outputs
 from rempart.offsite_verify import verify
 from rempart.validation import load_valid
@@ -91,3 +99,78 @@ def test_lag_is_the_age_of_the_oldest_snapshot_not_yet_offsite(copy_job):
 def test_copied_snapshots_are_recognised_by_their_original_id(copy_job):
     offsite = [{"id": "x1", "original": "a"}, {"id": "b"}]
     assert copy_job.offsite_ids(offsite) == {"a", "b"}
+
+
+@pytest.fixture(scope="module")
+def lab_server() -> Iterator[str]:
+    """The lab's own stand-in program (tests/moto_lab.py, as `rempart lab-offsite up` runs it) on 127.0.0.1."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "moto_lab.py"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def lab_identities(lab_server: str) -> dict[str, Any]:
+    lab = load_valid(
+        {
+            "finess": "340999903",
+            "name": "CH du Lab",
+            "retention": {"daily": 7, "monthly": 12, "yearly": 5},
+            "offsite": {"provider": "aws", "region": "eu-west-3", "retention_days": 30},
+            "datasets": [
+                {"name": "partages", "description": "d", "host": "files-01", "kind": "files",
+                 "paths": ["/srv/partages"], "criticality": "important", "rpo_hours": 24, "rto_hours": 24},
+            ],
+        },
+        ["files-01"],
+    )  # fmt: skip
+    return provision(lab_server, lab)
+
+
+def as_identity(endpoint: str, keys: dict[str, str]) -> Any:
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="eu-west-3",
+        aws_access_key_id=keys["id"],
+        aws_secret_access_key=keys["secret"],
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+    )
+
+
+def test_lab_identities_writer_lists_heads_and_writes_but_cannot_delete_a_version(lab_server, lab_identities):
+    """The canary of the lab's IAM under the locked moto: what restic's copy does as the writer (ListBucket,
+    HeadObject, PutObject) passes, and deleting a version is refused. moto 5.2.6 failed the first two."""
+    bucket = lab_identities["bucket"]
+    writer = as_identity(lab_server, lab_identities["identities"]["writer"])
+    version = writer.put_object(Bucket=bucket, Key="partages/config", Body=b"c")["VersionId"]
+    assert writer.head_object(Bucket=bucket, Key="partages/config")["ContentLength"] == 1
+    listed = writer.list_objects_v2(Bucket=bucket, Prefix="partages/")
+    assert [o["Key"] for o in listed["Contents"]] == ["partages/config"]
+    with pytest.raises(ClientError) as refused:
+        writer.delete_object(Bucket=bucket, Key="partages/config", VersionId=version)
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_lab_identities_restore_reads_but_cannot_write(lab_server, lab_identities):
+    bucket = lab_identities["bucket"]
+    writer = as_identity(lab_server, lab_identities["identities"]["writer"])
+    writer.put_object(Bucket=bucket, Key="partages/keys/k1", Body=b"key")
+    restore = as_identity(lab_server, lab_identities["identities"]["restore"])
+    assert restore.head_object(Bucket=bucket, Key="partages/keys/k1")["ContentLength"] == 3
+    assert restore.get_object(Bucket=bucket, Key="partages/keys/k1")["Body"].read() == b"key"
+    assert "partages/keys/k1" in [o["Key"] for o in restore.list_objects_v2(Bucket=bucket)["Contents"]]
+    with pytest.raises(ClientError) as refused:
+        restore.put_object(Bucket=bucket, Key="partages/keys/k2", Body=b"x")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"

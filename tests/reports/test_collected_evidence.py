@@ -110,3 +110,23 @@ def test_ransomware_offsite_leg_reaches_the_report(inventory, results, now):
     html, document = generate(inventory, results, now)
     assert requirement(document, "TK-RANSOM")["status"] == "non conforme"
     assert f"<strong>7</strong> sur {leg['rows_checked']}" in html
+
+
+def test_installed_versions_reach_the_report_against_the_tested_set(inventory, results, now):
+    from rempart.tested_set import read_tested
+
+    tested = read_tested()
+    (results / "packages").mkdir()
+    (results / "packages" / "backup-01.json").write_text(json.dumps({
+        "host": "backup-01", "collected_at": now.isoformat(),
+        "packages": {"restic": tested["restic"].version, "nftables": "1.0.6-9", "vendor-agent": "3.1"}}))  # fmt: skip
+    html, document = generate(inventory, results, now)
+    [host] = document["software"]
+    assert host["versions"] == {"restic": tested["restic"].version, "nftables": "1.0.6-9"}
+    assert host["differences"] == [f"nftables: 1.0.6-9 (testé : {tested['nftables'].version})"]
+    assert f"nftables: 1.0.6-9 (testé : {tested['nftables'].version})" in html
+
+    # no record: the section says so, nothing is invented
+    (results / "packages" / "backup-01.json").unlink()
+    html, document = generate(inventory, results, now)
+    assert document["software"] == [] and "Versions installées non relevées" in html

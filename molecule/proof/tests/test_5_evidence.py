@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
-from conftest import FINESS
+from conftest import DB, FILES, FINESS, SERVER
+
+from rempart.tested_set import compare_installed, read_tested
 
 
 def test_evidence_report_from_the_recorded_results(proof):
@@ -40,3 +42,13 @@ def test_evidence_report_from_the_recorded_results(proof):
     assert f"{leg['refused']}/{leg['attempts']} refusées" in requirements["TK-RANSOM"]["evidence"]
     assert f"<strong>0</strong> sur {leg['files_checked']}" in html
     assert requirements["BP100-OPS-13"]["status"] == "conforme"  # the red button test of test_3
+
+    # every host's installed versions, read on the host and dated, against the tested set
+    software = {h["host"]: h for h in report["software"]}
+    assert sorted(software) == sorted([SERVER, DB, FILES])
+    installed = proof.server.run("dpkg-query -W -f '${Version}' restic").stdout.strip()
+    assert software[SERVER]["versions"]["restic"] == installed
+    tested = read_tested()
+    expected = [d.describe() for d in compare_installed(tested, {"restic": installed})]
+    assert [d for d in software[SERVER]["differences"] if d.startswith("restic:")] == expected
+    assert 'id="logiciels"' in html
