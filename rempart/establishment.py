@@ -181,6 +181,8 @@ class HardeningLevel(StrEnum):
 
 
 HARDENING_RANK = {level: rank for rank, level in enumerate(HardeningLevel)}
+# Groups whose hosts are hardened as another group's: a GHT's shared backup server (docs/ght.md) is a backup server.
+HARDENING_GROUP_ALIASES = {"shared_backup_servers": "backup_servers"}
 
 
 class Hardening(Strict):
@@ -209,7 +211,9 @@ class Hardening(Strict):
     def level_for(self, groups: Iterable[str]) -> HardeningLevel:
         """The level of a host in these inventory groups."""
         named = [
-            getattr(self, group) for group in groups if group in type(self).model_fields and group != "other"
+            getattr(self, group)
+            for group in {HARDENING_GROUP_ALIASES.get(name, name) for name in groups}
+            if group in type(self).model_fields and group != "other"
         ]
         return max(named, key=HARDENING_RANK.__getitem__) if named else self.other
 

@@ -35,6 +35,7 @@ def level(project):
         (["backup_clients"], "none"),
         (["backup_clients", "degraded_export_hosts"], "none"),
         (["ch_nord"], "none"),  # a GHT establishment's group, no named group
+        (["shared_backup_servers"], "enhanced"),  # a GHT's shared backup server (docs/ght.md)
         ([], "none"),
     ],
 )
