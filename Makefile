@@ -22,7 +22,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= offline proof offsite hardening ght backup hardening-vm degraded lab
 MOLECULE_JOBS ?= 2
 
-.PHONY: help setup lock host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
+.PHONY: help setup lock collection host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
 
 help:
 	@echo "make demo   - build the lab and converge the lab establishment (results under reports/)"
@@ -60,6 +60,9 @@ lock:  ## needs only pip-compile (the locked one), not an install that matches p
 	  pyproject.toml requirements/build.in
 
 setup: host $(VENV)/.installed
+
+collection: $(VENV)/.installed  ## dist/rempart-rempart-<version>.tar.gz: the collection rempart.rempart (execution-environment.yml)
+	$(BIN)/ansible-galaxy collection build --force --output-path dist
 
 lab-image: setup
 	@lab/build-image.sh

@@ -30,7 +30,7 @@ def _load(name: str, path: Path):
 
 
 server = _load("rempart_backup_server", ROOT / "roles/backup_server/files/rempart_backup_server.py")
-filters = _load("rempart_backup_filters", ROOT / "roles/backup_server/filter_plugins/rempart_backup.py")
+filters = _load("rempart_backup_filters", ROOT / "plugins/filter/rempart_backup.py")
 POLICY = {"daily": 7, "monthly": 12, "yearly": 5, "keep_last": 3}
 DAY = 86400.0
 

@@ -26,9 +26,8 @@ def converge(
                     "name": "rempart_files",
                     "hosts": "localhost",
                     "gather_facts": False,
-                    "roles": ["rempart_files"],
                     "tasks": [
-                        {"name": "Ensure", "rempart_files": {"files": files, "absent": absent or []}, "register": "result"},
+                        {"name": "Ensure", "rempart.rempart.rempart_files": {"files": files, "absent": absent or []}, "register": "result"},
                         {"name": "Show", "ansible.builtin.copy": {"content": "{{ result | to_json }}",
                                                                   "dest": str(tmp_path / "result.json")}, "check_mode": False},
                     ],
@@ -38,7 +37,7 @@ def converge(
     )  # fmt: skip
     env = {
         **os.environ,
-        "ANSIBLE_ROLES_PATH": str(ROOT / "roles"),
+        "ANSIBLE_COLLECTIONS_PATH": str(ROOT / "collections"),  # rempart.rempart: the repository itself
         "ANSIBLE_NOCOLOR": "1",
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
     }

@@ -31,7 +31,7 @@ class Refusal:
 def converge(
     playbook: Path, inventory: Path, extra: dict[str, Any], tmp_path: Path, tags: str | None = None
 ) -> Refusal:
-    """Run `playbook` with the project's roles and plugins and `extra` as extra vars (written to a file)."""
+    """Run `playbook` with the project's roles and plugins (collection rempart.rempart) and `extra` as extra vars (written to a file)."""
     extra_file = tmp_path / "extra.json"
     extra_file.write_text(json.dumps(extra), encoding="utf-8")
     command = ["ansible-playbook", "-i", str(inventory), str(playbook), "-e", f"@{extra_file}"]
@@ -40,8 +40,7 @@ def converge(
     env = {
         **os.environ,
         "ANSIBLE_ROLES_PATH": str(PROJECT / "roles"),
-        "ANSIBLE_ACTION_PLUGINS": str(PROJECT / "playbooks/action_plugins"),
-        "ANSIBLE_FILTER_PLUGINS": str(PROJECT / "playbooks/filter_plugins"),
+        "ANSIBLE_COLLECTIONS_PATH": str(PROJECT / "collections"),  # rempart.rempart: the repository itself
         "ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default",
         "ANSIBLE_CALLBACK_RESULT_FORMAT": "json",
         "ANSIBLE_LOG_PATH": "/dev/null",

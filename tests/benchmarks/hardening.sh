@@ -23,8 +23,8 @@ inventory=$here/hardening_inventory
 chroot_dir=$state/oscap-trixie
 debian_mirror=${REMPART_DEBIAN_MIRROR:-http://deb.debian.org/debian}
 bin=$project/.venv/bin
-export PATH=$bin:$PATH ANSIBLE_ROLES_PATH=$project/roles ANSIBLE_FILTER_PLUGINS=$project/playbooks/filter_plugins
-export ANSIBLE_ACTION_PLUGINS=$project/playbooks/action_plugins ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False
+export PATH=$bin:$PATH ANSIBLE_ROLES_PATH=$project/roles ANSIBLE_COLLECTIONS_PATH=$project/collections
+export ANSIBLE_NOCOLOR=1 ANSIBLE_HOST_KEY_CHECKING=False
 export ANSIBLE_STDOUT_CALLBACK=ansible.builtin.default
 mkdir -p "$state" "$out"
 profiles="minimal intermediary enhanced"

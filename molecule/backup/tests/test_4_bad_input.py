@@ -22,8 +22,9 @@ def _establishment() -> dict:
         ({"vault_rest_server_passwords": {"partages": "x", "dpi-postgresql": "y"}}, "vault_rest_server_passwords.imagerie"),
         ({"backup_server_datasets": ["partages", "radiologie"]}, "unknown dataset(s) radiologie"),
         ({"establishment": {**_establishment(), "retention": {"daily": 3, "monthly": 12, "yearly": 5}}}, "retention"),
+        ({"hardening_firewall_input_policy": "block"}, "hardening_firewall_input_policy must be one of: drop, accept"),
     ],
-    ids=["missing-secret", "unknown-dataset", "retention-below-policy"],
+    ids=["missing-secret", "unknown-dataset", "retention-below-policy", "unknown-firewall-policy"],
 )  # fmt: skip
 def test_bad_input_fails_before_any_change(tmp_path, extra, message):
     scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
