@@ -19,7 +19,7 @@ LAB_HOSTS = {"backup-01", "dpi-db-01", "files-01", "station-01"}
 
 @pytest.fixture
 def level(project):
-    sys.path.insert(0, str(project / "playbooks" / "filter_plugins"))
+    sys.path.insert(0, str(project / "plugins" / "filter"))
     try:
         from rempart_hardening import rempart_hardening_level
     finally:
