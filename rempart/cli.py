@@ -20,8 +20,10 @@ from rempart import (
     secrets,
     tested_set,
 )
+from rempart.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
 from rempart.ght import check_inventory
-from rempart.inventory import InventoryError
+from rempart.inventory import InventoryError, inventory_variable
+from rempart.validation import HARDENING_LEVEL_VARIABLE, hardening_level_set_in_inventory
 
 COMMAND_MODULES = (
     documents,
@@ -54,10 +56,32 @@ def _validate(args: argparse.Namespace) -> int:
             )
     for violation in check.across:
         print(violation)
-    if not check.valid:
+    apt = _apt_violations(args.inventory) + [
+        str(v)
+        for v in hardening_level_set_in_inventory(
+            [
+                str(path.relative_to(args.inventory))
+                for path, _ in inventory_variable(args.inventory, HARDENING_LEVEL_VARIABLE)
+            ]
+        )
+    ]
+    for violation in apt:
+        print(violation)
+    count += len(apt)
+    if not check.valid or apt:
         print(f"{args.inventory}: {count} violation(s)", file=sys.stderr)
         return 1
     return 0
+
+
+def _apt_violations(inventory: Path) -> list[str]:
+    """rempart_apt_mirror / rempart_apt_proxy wherever the folder's group_vars or host_vars set them."""
+    violations = []
+    for name in (MIRROR_VARIABLE, PROXY_VARIABLE):
+        for path, value in inventory_variable(inventory, name):
+            mirror, proxy = (value, None) if name == MIRROR_VARIABLE else (None, value)
+            violations += [f"{key}: {message} ({path})" for key, message in apt_problems(mirror, proxy)]
+    return violations
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,6 +7,7 @@ Field checks live here (pydantic); checks that need the whole model or the inven
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -170,6 +171,53 @@ class DatasetBackup(Strict):
     schedule: str | None = Field(None, pattern=r"^[A-Za-z0-9*,./:~ -]{3,64}$")
 
 
+class HardeningLevel(StrEnum):
+    """ANSSI-BP-028 levels (cumulative); ``none``: roles/hardening does not run on the host."""
+
+    none = "none"
+    minimal = "minimal"
+    intermediary = "intermediary"
+    enhanced = "enhanced"
+
+
+HARDENING_RANK = {level: rank for rank, level in enumerate(HardeningLevel)}
+# Groups whose hosts are hardened as another group's: a GHT's shared backup server (docs/ght.md) is a backup server.
+HARDENING_GROUP_ALIASES = {"shared_backup_servers": "backup_servers"}
+
+
+class Hardening(Strict):
+    """roles/hardening's level per host group. A host in several of these groups gets the highest of their levels;
+    a host in none of them gets ``other``. Defaults: Rempart's own backup servers at enhanced (BP028-01), the rescue
+    stations Rempart installs at intermediary; the production servers the backup reads from (backup clients, the
+    records host of the degraded-mode export) are managed by their vendors: untouched unless the establishment
+    opts in."""
+
+    backup_servers: HardeningLevel = HardeningLevel.enhanced
+    degraded_stations: HardeningLevel = HardeningLevel.intermediary
+    backup_clients: HardeningLevel = HardeningLevel.none
+    degraded_export_hosts: HardeningLevel = HardeningLevel.none
+    other: HardeningLevel = HardeningLevel.none
+
+    @field_validator("backup_servers")
+    @classmethod
+    def backup_servers_hardened(cls, level: HardeningLevel) -> HardeningLevel:
+        if level is HardeningLevel.none:
+            raise ValueError(
+                "the backup server holds every copy of the establishment's data and must be hardened: "
+                "use enhanced (ANSSI-BP-028, BP028-01), or intermediary / minimal with a documented waiver"
+            )
+        return level
+
+    def level_for(self, groups: Iterable[str]) -> HardeningLevel:
+        """The level of a host in these inventory groups."""
+        named = [
+            getattr(self, group)
+            for group in {HARDENING_GROUP_ALIASES.get(name, name) for name in groups}
+            if group in type(self).model_fields and group != "other"
+        ]
+        return max(named, key=HARDENING_RANK.__getitem__) if named else self.other
+
+
 class Dataset(Strict):
     name: DatasetName
     host: str = Field(min_length=1)
@@ -196,6 +244,8 @@ class Establishment(Strict):
     degraded_mode: DegradedMode = Field(default_factory=DegradedMode)
     # Offline copy on rotated removable media (BP100-OPS-02): roles/offline_copy. None: no offline leg.
     offline_copy: OfflineCopy | None = None
+    # ANSSI-BP-028 level per host group (roles/hardening): docs/establishment.md, "Hardening levels".
+    hardening: Hardening = Field(default_factory=Hardening)
 
     @field_validator("finess", mode="before")
     @classmethod

@@ -87,3 +87,16 @@ def inventory_hosts(inventory_dir: Path) -> set[str]:
     for group in (document or {}).values():
         _collect_hosts(group, hosts)
     return hosts
+
+
+def inventory_variable(inventory_dir: Path, name: str) -> list[tuple[Path, Any]]:
+    """Every value ``name`` is given in the folder's group_vars and host_vars YAML files (vault files skipped)."""
+    found: list[tuple[Path, Any]] = []
+    for folder in ("group_vars", "host_vars"):
+        for path in sorted((inventory_dir / folder).glob("**/*.y*ml")):
+            if path.read_text(encoding="utf-8").startswith("$ANSIBLE_VAULT"):
+                continue
+            document = load_yaml(path)
+            if isinstance(document, dict) and name in document:
+                found.append((path, document[name]))
+    return found

@@ -197,6 +197,23 @@ def _offline_media_checks(offline: Any) -> list[Violation]:
     return violations
 
 
+HARDENING_LEVEL_VARIABLE = "hardening_level"
+
+
+def hardening_level_set_in_inventory(places: Collection[str]) -> list[Violation]:
+    """The establishment is the one place a hardening level is declared: a group_vars/host_vars override is refused."""
+    if not places:
+        return []
+    return [
+        Violation(
+            HARDENING_LEVEL_VARIABLE,
+            f"set in the inventory ({', '.join(sorted(places))}); declare the level per host group in the "
+            "establishment instead (establishment.hardening.<group>: none, minimal, intermediary or enhanced) "
+            "and remove hardening_level",
+        )
+    ]
+
+
 def plain(value: Any) -> Any:
     """Plain Python containers and scalars (Ansible hands over lazy, tagged subclasses)."""
     if isinstance(value, Mapping):

@@ -89,6 +89,41 @@ def test_check_mode_reports_without_writing(tmp_path, wanted):
     assert not (tmp_path / "etc").exists()
 
 
+def test_check_diff_shows_non_secret_changes_and_never_secret_content(tmp_path, wanted):
+    wanted[2]["diff"] = False  # the secret entry, as roles/backup_server marks its secrets files
+    run, result = converge(tmp_path, wanted, "--check", "--diff")
+    assert run.returncode == 0 and not (tmp_path / "etc").exists()
+    shown = result["diff"]["prepared"]
+    assert f"{wanted[0]['path']}/: directory created root:root 0750" in shown
+    assert "+OnCalendar=daily" in shown and "--- /dev/null" in shown
+    assert f"{wanted[2]['path']}: content changed (not shown: secret)" in shown
+    assert "+OnCalendar=daily" in run.stdout  # the default callback prints it
+    assert SECRET not in run.stdout + run.stderr + json.dumps(result)
+    converge(tmp_path, wanted)
+    (tmp_path / "etc/a.timer").write_text("[Timer]\nOnCalendar=weekly\n")
+    (tmp_path / "etc/secret.json").write_text("tampered\n")
+    drift, result = converge(tmp_path, wanted, "--check", "--diff", absent=[str(tmp_path / "etc/*.list")])
+    shown = result["diff"]["prepared"]
+    assert "-OnCalendar=weekly\n+OnCalendar=daily" in shown and "tampered" not in shown
+    assert SECRET not in drift.stdout + json.dumps(result)
+    # check mode wrote nothing
+    assert (tmp_path / "etc/a.timer").read_text() == "[Timer]\nOnCalendar=weekly\n"
+    (tmp_path / "etc/vendor.list").write_text("deb file:/srv/vendor ./\n")
+    converge(tmp_path, wanted)
+    clean, result = converge(tmp_path, wanted, "--check", "--diff", absent=[str(tmp_path / "etc/*.list")])
+    assert result["changed"] and result["diff"]["prepared"] == f"{tmp_path / 'etc/vendor.list'}: removed\n"
+    converge(tmp_path, wanted, absent=[str(tmp_path / "etc/*.list")])
+    clean, result = converge(tmp_path, wanted, "--check", "--diff")
+    assert clean.returncode == 0 and result["changed"] is False and "diff" not in result
+
+
+def test_check_mode_accepts_an_owner_an_earlier_task_would_create(tmp_path, wanted):
+    entry = {**wanted[0], "owner": "no-such-user-rempart"}
+    run, result = converge(tmp_path, [entry], "--check", "--diff")
+    assert run.returncode == 0 and result["changed"], run.stdout[-2000:]
+    assert "(owner not created yet)" in result["diff"]["prepared"]
+
+
 def test_content_is_never_printed(tmp_path, wanted):
     run, _ = converge(tmp_path, wanted, "-v")
     assert run.returncode == 0

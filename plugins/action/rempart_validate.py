@@ -16,6 +16,7 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
+from rempart.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
 from rempart.ght import (
     DEFAULT_REST_PORT,
     GHT_VARIABLE,
@@ -25,7 +26,7 @@ from rempart.ght import (
     View,
     ght_violations,
 )
-from rempart.validation import Violation, validate
+from rempart.validation import HARDENING_LEVEL_VARIABLE, Violation, hardening_level_set_in_inventory, validate
 
 
 class ActionModule(ActionBase):
@@ -47,6 +48,7 @@ class ActionModule(ActionBase):
         if raw is None and task_vars.get(GHT_VARIABLE) is not None:
             return self._run_ght(result, task_vars, check_secrets)
         establishment, violations = validate(data, inventory_hosts=set(hosts), secrets=secrets)
+        violations += self._apt_violations(task_vars) + self._hardening_violations(task_vars)
         if raw is None:
             result["failed"] = True
             result["msg"] = (
@@ -65,6 +67,29 @@ class ActionModule(ActionBase):
             result["msg"] = f"establishment {establishment.finess} ({establishment.name}) is valid"
             result["finess"] = establishment.finess
         return result
+
+    def _apt_violations(self, task_vars: dict[str, Any]) -> list[Violation]:
+        """rempart_apt_mirror / rempart_apt_proxy of every host (rempart/apt.py), each problem once."""
+        hostvars = task_vars.get("hostvars", {})
+        found: dict[tuple[str, str], list[str]] = {}
+        for host in task_vars.get("groups", {}).get("all", []):
+            variables = hostvars[host]
+            mirror, proxy = (
+                self._templar.template(variables[name]) if name in variables else None
+                for name in (MIRROR_VARIABLE, PROXY_VARIABLE)
+            )
+            for problem in apt_problems(mirror, proxy):
+                found.setdefault(problem, []).append(host)
+        return [
+            Violation(path, f"{message} (hosts: {', '.join(sorted(hosts))})")
+            for (path, message), hosts in found.items()
+        ]
+
+    @staticmethod
+    def _hardening_violations(task_vars: dict[str, Any]) -> list[Violation]:
+        hostvars = task_vars.get("hostvars", {})
+        hosts = task_vars.get("groups", {}).get("all", [])
+        return hardening_level_set_in_inventory([h for h in hosts if HARDENING_LEVEL_VARIABLE in hostvars[h]])
 
     def _run_ght(
         self, result: dict[str, Any], task_vars: dict[str, Any], check_secrets: bool
@@ -99,6 +124,7 @@ class ActionModule(ActionBase):
             if VIEW_HOST in hostvars[name]
         ]
         violations += ght_violations(checked, views, set(groups.get("all", [])))
+        violations += self._apt_violations(task_vars) + self._hardening_violations(task_vars)
         result["violations"] = [{"path": v.path, "message": v.message} for v in violations]
         if violations:
             result["failed"] = True

@@ -74,7 +74,7 @@ def rempart_secret_files(
 ) -> list[dict[str, str]]:
     """Each dataset's secrets file (0640, root:<service group>), as rempart_files entries."""
     return [
-        {"path": f"{folder}/{name}.json", "group": group, "mode": "0640",
+        {"path": f"{folder}/{name}.json", "group": group, "mode": "0640", "diff": False,
          "content": json.dumps({"repository_password": repository_passwords[name],
                                 "http_password": http_passwords[name]},
                                indent=4, sort_keys=True, separators=(",", ": ")) + "\n"}

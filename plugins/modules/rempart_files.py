@@ -9,6 +9,7 @@ one run and writes only what differs, each file atomically (temporary file in th
 
 from __future__ import annotations
 
+import difflib
 import glob
 import grp
 import hashlib
@@ -33,7 +34,9 @@ description:
     folder are created root:root 0755 whatever the umask (a hardened umask of 027 would lock service users out).
   - A file with I(validate) is written to a temporary file in the same folder, checked by that command (C(%s) is
     the temporary file's path), and replaces the live file only when the command succeeds.
-  - Supports check mode; I(content) is never returned (it may hold secrets).
+  - Supports check mode and diff mode. With C(--diff), each created, changed or removed path is reported; a file's
+    content changes are shown as a unified diff unless its entry says C(diff=false) (secret content: only the path,
+    owner, group and mode are reported). I(content) itself is never returned as a value (it may hold secrets).
 options:
   files:
     description: What to ensure.
@@ -48,6 +51,7 @@ options:
       group: {description: Group name., type: str, default: root}
       mode: {description: Octal mode as a string such as "0640"., type: str, required: true}
       validate: {description: Command that must accept the new content before it is installed (state=file)., type: str}
+      diff: {description: Show content changes in diff mode; false for secret content., type: bool, default: true}
   absent:
     description: Files to remove (absolute paths or glob patterns), applied after I(files); folders are refused.
     type: list
@@ -65,12 +69,17 @@ changed_paths:
 """
 
 
-def _digest(path: str) -> str | None:
+def _read(path: str) -> bytes | None:
     try:
         with open(path, "rb") as handle:
-            return hashlib.sha256(handle.read()).hexdigest()
+            return handle.read()
     except FileNotFoundError:
         return None
+
+
+def _digest(path: str) -> str | None:
+    data = _read(path)
+    return None if data is None else hashlib.sha256(data).hexdigest()
 
 
 def _attributes_differ(path: str, uid: int, gid: int, mode: int) -> bool:
@@ -122,37 +131,84 @@ def remove(pattern: str, declared: set[str], check_mode: bool) -> list[str]:
     return removed
 
 
-def apply(entry: dict, check_mode: bool, validate: Validator | None) -> bool:
-    """Ensure one file or folder; True when it was (or, in check mode, would be) changed."""
+def _attributes(uid: int, gid: int, mode: int) -> str:
+    return f"{pwd.getpwuid(uid).pw_name}:{grp.getgrgid(gid).gr_name} {mode:04o}"
+
+
+def _current_attributes(path: str) -> str:
+    info = os.lstat(path)
+    return _attributes(info.st_uid, info.st_gid, info.st_mode & 0o7777)
+
+
+def _text(data: bytes) -> list[str] | None:
+    try:
+        return data.decode().splitlines(keepends=True)
+    except UnicodeDecodeError:
+        return None
+
+
+def content_diff(path: str, old: bytes | None, new: bytes) -> str:
+    """A unified diff of a file's content (or a line saying it is not text)."""
+    before, after = _text(old or b""), _text(new)
+    if before is None or after is None:
+        return f"binary content of {path} {'changed' if old is not None else 'created'}\n"
+    header = "/dev/null" if old is None else f"{path} (before)"
+    lines = difflib.unified_diff(before, after, header, f"{path} (after)")
+    return "".join(
+        line if line.endswith("\n") else line + "\n\\ No newline at end of file\n" for line in lines
+    )
+
+
+def apply(entry: dict, check_mode: bool, validate: Validator | None) -> str | None:
+    """Ensure one file or folder; what changed (or would change, in check mode) as diff text, None when nothing."""
     path, state = entry["path"], entry["state"]
-    uid, gid = pwd.getpwnam(entry["owner"]).pw_uid, grp.getgrnam(entry["group"]).gr_gid
     mode = int(entry["mode"], 8)
+    try:
+        uid, gid = pwd.getpwnam(entry["owner"]).pw_uid, grp.getgrnam(entry["group"]).gr_gid
+    except KeyError:
+        if not check_mode:
+            raise
+        # check mode: the user or group is created by a task that check mode did not run
+        return (
+            f"{path}: {state} for {entry['owner']}:{entry['group']} {entry['mode']} (owner not created yet)\n"
+        )
+    wanted = _attributes(uid, gid, mode)
     if state == "directory":
         if os.path.isdir(path) and not os.path.islink(path):
             if not _attributes_differ(path, uid, gid, mode):
-                return False
-        elif check_mode:
-            return True
+                return None
+            note = f"{path}/: {_current_attributes(path)} -> {wanted}\n"
         else:
-            _make_parents(os.path.dirname(path))
-            os.mkdir(path)
+            note = f"{path}/: directory created {wanted}\n"
+            if not check_mode:
+                _make_parents(os.path.dirname(path))
+                os.mkdir(path)
         if not check_mode:
             os.chown(path, uid, gid)
             os.chmod(path, mode)
-        return True
+        return note
     data = (entry["content"] or "").encode()
     if os.path.islink(path) or (os.path.exists(path) and not os.path.isfile(path)):
         raise ValueError(f"{path} exists and is not a regular file")
     same = _digest(path) == hashlib.sha256(data).hexdigest()
     if same and not _attributes_differ(path, uid, gid, mode):
-        return False
+        return None
+    exists = os.path.exists(path)
+    note = (
+        f"{path}: {_current_attributes(path)} -> {wanted}\n" if exists else f"{path}: file created {wanted}\n"
+    )
+    if not same:
+        if not entry["diff"]:
+            note += f"{path}: content changed (not shown: secret)\n"
+        else:
+            note += content_diff(path, _read(path), data)
     if not check_mode:
         if same:
             os.chown(path, uid, gid)
             os.chmod(path, mode)
         else:
             _write(path, data, uid, gid, mode, validate)
-    return True
+    return note
 
 
 def validator(module: AnsibleModule, command: str | None) -> Validator | None:
@@ -183,6 +239,7 @@ def main() -> None:
                     "group": {"type": "str", "default": "root"},
                     "mode": {"type": "str", "required": True},
                     "validate": {"type": "str"},
+                    "diff": {"type": "bool", "default": True},
                 },
                 "required_if": [("state", "file", ("content",))],
             },
@@ -198,19 +255,28 @@ def main() -> None:
     for command in [entry["validate"] for entry in entries if entry["validate"] is not None]:
         if "%s" not in command:
             module.fail_json(msg=f"files: validate {command!r} must contain %s (the file to check)")
+    notes: list[str] = []
     for entry in entries:
         try:
-            if apply(entry, module.check_mode, validator(module, entry["validate"])):
-                changed.append(entry["path"])
+            note = apply(entry, module.check_mode, validator(module, entry["validate"]))
         except (OSError, KeyError, ValueError) as error:
             module.fail_json(msg=f"files: {entry['path']}: {error}", changed_paths=changed)
+        if note is not None:
+            changed.append(entry["path"])
+            notes.append(note)
     declared = {entry["path"] for entry in entries}
     for pattern in module.params["absent"]:
         try:
-            changed += remove(pattern, declared, module.check_mode)
+            removed = remove(pattern, declared, module.check_mode)
         except (OSError, ValueError) as error:
             module.fail_json(msg=f"absent: {pattern}: {error}", changed_paths=changed)
-    module.exit_json(changed=bool(changed), changed_paths=changed)
+        changed += removed
+        notes += [f"{path}: removed\n" for path in removed]
+    result: dict = {"changed": bool(changed), "changed_paths": changed}
+    if module._diff and notes:
+        # a prepared text, not before/after: those would hold whole file contents, which Ansible masks as no_log
+        result["diff"] = {"prepared": "".join(notes)}
+    module.exit_json(**result)
 
 
 if __name__ == "__main__":

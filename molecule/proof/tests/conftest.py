@@ -33,14 +33,15 @@ class Proof:
         out = self.server.run(f"systemctl show -p ExecMainStatus --value rempart-backup@{dataset}.service")
         return int(out.stdout.strip() or -1)
 
-    def playbook(self, name: str, *extra: str) -> subprocess.CompletedProcess[str]:
+    def playbook(self, name: str | Path, *extra: str) -> subprocess.CompletedProcess[str]:
+        """Run playbooks/<name> (or the playbook at a path) against this scenario's inventory."""
         env = {**os.environ, "ANSIBLE_CONFIG": str(PROJECT / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1",
                "ANSIBLE_ROLES_PATH": str(PROJECT / "roles")}  # fmt: skip
         command = [str(PROJECT / ".venv" / "bin" / "ansible-playbook"), "-i", str(INVENTORY),
                    str(PROJECT / "playbooks" / name), "-e", f"rempart_reports_dir={self.reports}", *extra]  # fmt: skip
         result = subprocess.run(command, cwd=PROJECT, env=env, capture_output=True, text=True, check=False)
         self.runs += 1
-        log = self.reports / f"{self.runs:02d}-{name}.log"
+        log = self.reports / f"{self.runs:02d}-{Path(name).name}.log"
         log.write_text(" ".join(command) + "\n" + result.stdout + result.stderr, encoding="utf-8")
         return result
 
