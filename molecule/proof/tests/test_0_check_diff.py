@@ -10,10 +10,7 @@ import yaml
 from conftest import INVENTORY, PROJECT
 
 CONVERGE = PROJECT / "molecule" / "proof" / "converge.yml"
-# roles/red_button reads the controller's address (SSH_CLIENT) with a command that check mode skips, then refuses
-# for want of an admin path; until that task runs in check mode too (check_mode: false: it only reads), check mode
-# is given the admin source explicitly (the lab network's gateway, where the controller is).
-CHECK = ("--check", "--diff", "-e", '{"red_button_admin_sources": ["10.89.66.1"]}')
+CHECK = ("--check", "--diff")
 SECRETS = "/etc/rempart/secrets/partages.json"
 DRIFTED = '{"http_password": "drifted-http-1", "repository_password": "drifted-repo-2"}'
 
