@@ -19,7 +19,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 # hardening 584, proof 488, ght 495, hardening-vm 366, backup 354, degraded 259, offsite 214, lab 49. Three lanes
 # gained nothing (2,563 s against 2,527 s: every scenario took 1.6-1.9x as long; the CPU is what they share).
 # `make molecule MOLECULE_SCENARIOS=proof` runs one.
-MOLECULE_SCENARIOS ?= offline proof offsite hardening ght backup hardening-vm degraded lab
+MOLECULE_SCENARIOS ?= offline backup lab hardening proof ght hardening-vm degraded offsite
 MOLECULE_JOBS ?= 2
 
 .PHONY: help setup lock collection host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick test-examples bench-hardening bench-backup bench-converge clean

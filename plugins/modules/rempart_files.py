@@ -35,7 +35,7 @@ description:
   - A file with I(validate) is written to a temporary file in the same folder, checked by that command (C(%s) is
     the temporary file's path), and replaces the live file only when the command succeeds.
   - Supports check mode and diff mode. With C(--diff), each created, changed or removed path is reported; a file's
-    content changes are shown as a unified diff unless its entry says C(diff=false) (secret content: only the path,
+    content changes are shown as a unified diff unless its entry says C(diff=false) (secret content; only the path,
     owner, group and mode are reported). I(content) itself is never returned as a value (it may hold secrets).
 options:
   files:
