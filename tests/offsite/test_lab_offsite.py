@@ -27,23 +27,21 @@ from rempart.offsite_verify import verify
 from rempart.validation import load_valid
 
 ROOT = Path(__file__).resolve().parents[2]
+LAB = {
+    "finess": "340999903",
+    "name": "CH du Lab",
+    "retention": {"daily": 7, "monthly": 12, "yearly": 5},
+    "offsite": {"provider": "aws", "region": "eu-west-3", "retention_days": 30},
+    "datasets": [
+        {"name": "partages", "description": "d", "host": "files-01", "kind": "files",
+         "paths": ["/srv/partages"], "criticality": "important", "rpo_hours": 24, "rto_hours": 24},
+    ],
+}  # fmt: skip
 
 
 @pytest.fixture
 def establishment() -> Establishment:
-    return load_valid(
-        {
-            "finess": "340999903",
-            "name": "CH du Lab",
-            "retention": {"daily": 7, "monthly": 12, "yearly": 5},
-            "offsite": {"provider": "aws", "region": "eu-west-3", "retention_days": 30},
-            "datasets": [
-                {"name": "partages", "description": "d", "host": "files-01", "kind": "files",
-                 "paths": ["/srv/partages"], "criticality": "important", "rpo_hours": 24, "rto_hours": 24},
-            ],
-        },
-        ["files-01"],
-    )  # fmt: skip
+    return load_valid(LAB, ["files-01"])
 
 
 @pytest.fixture
@@ -122,20 +120,7 @@ def lab_server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def lab_identities(lab_server: str) -> dict[str, Any]:
-    lab = load_valid(
-        {
-            "finess": "340999903",
-            "name": "CH du Lab",
-            "retention": {"daily": 7, "monthly": 12, "yearly": 5},
-            "offsite": {"provider": "aws", "region": "eu-west-3", "retention_days": 30},
-            "datasets": [
-                {"name": "partages", "description": "d", "host": "files-01", "kind": "files",
-                 "paths": ["/srv/partages"], "criticality": "important", "rpo_hours": 24, "rto_hours": 24},
-            ],
-        },
-        ["files-01"],
-    )  # fmt: skip
-    return provision(lab_server, lab)
+    return provision(lab_server, load_valid(LAB, ["files-01"]))
 
 
 def as_identity(endpoint: str, keys: dict[str, str]) -> Any:
