@@ -9,6 +9,11 @@ lab automation account added to the example's administrators, from the control n
 The example's own administrators and admin network stay declared and converged. Before the converge, hospital_state.yml gives the servers what a hospital's servers already run
 (database servers, the patient record the degraded mode exports); the offsite bucket is the lab's stand-in
 (``rempart lab-offsite``). Each lab is removed at the end, whatever happened.
+
+``site.yml`` itself runs from the built collection, installed offline into a temporary folder outside the
+repository: Ansible is told of that folder and the venv's PyPI bundle only (no ansible.cfg, role or plugin path of
+the repository), as an integrator who installed the tarball would run it. The lab steps before it (bootstrap,
+the hospital's existing state) run from the repository.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import re
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -56,11 +62,11 @@ def _environment(password_file: Path) -> dict[str, str]:
     }
 
 
-def _run(log: Path, command: list[str], env: dict[str, str], timeout: int = 600) -> str:
-    """Run ``command`` from the project, append its output to ``log``; fail with the output's tail."""
+def _run(log: Path, command: list[str], env: dict[str, str], timeout: int = 600, cwd: Path = PROJECT) -> str:
+    """Run ``command`` (from the project unless told), append its output to ``log``; fail with the output's tail."""
     started = time.monotonic()
     result = subprocess.run(
-        command, cwd=PROJECT, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
     output = result.stdout + result.stderr
     with log.open("a", encoding="utf-8") as handle:
@@ -132,6 +138,28 @@ def shipped_example(name: str, workdir: Path, env: dict[str, str], log: Path) ->
     return workdir / "ch-nouveau-depart"
 
 
+def installed_collection(workdir: Path, env: dict[str, str], log: Path) -> tuple[Path, dict[str, str]]:
+    """The collection tarball built and installed offline under ``workdir``, and the environment that sees only
+    it and the venv's `ansible` bundle (site.yml's collection dependencies)."""
+    _run(
+        log,
+        [str(BIN / "ansible-galaxy"), "collection", "build", str(PROJECT), "--output-path", str(workdir)],
+        env,
+    )
+    tarball = next(workdir.glob("rempart-rempart-*.tar.gz"))
+    collections = workdir / "collections"
+    config = workdir / "ansible.cfg"
+    config.write_text("[defaults]\nhost_key_checking = false\n[ssh_connection]\npipelining = true\n")
+    outside = {k: v for k, v in env.items() if k != "ANSIBLE_CONFIG"}
+    outside |= {
+        "ANSIBLE_CONFIG": str(config),
+        "ANSIBLE_COLLECTIONS_PATH": f"{collections}:{sysconfig.get_paths()['purelib']}",
+        "ANSIBLE_COLLECTIONS_SCAN_SYS_PATH": "false",
+    }
+    _run(log, [str(BIN / "ansible-galaxy"), "collection", "install", "--offline", str(tarball), "-p", str(collections)], outside)  # fmt: skip
+    return collections / "ansible_collections" / "rempart" / "rempart", outside
+
+
 def _recap(output: str) -> dict[str, tuple[int, int]]:
     return {
         host: (int(unreachable), int(failed)) for host, _, _, unreachable, failed in RECAP.findall(output)
@@ -162,7 +190,9 @@ def test_example_converges_in_the_lab(example: str, tmp_path: Path) -> None:
         _run(log, [rempart, "lab-offsite", "up", "--inventory", str(inventory), "--vault-password-file", str(password)], env)  # fmt: skip
         _run(log, [*playbook, "playbooks/lab-bootstrap.yml"], env)
         _run(log, [*playbook, str(HOSPITAL_STATE)], env)
-        output = _run(log, [*playbook, "playbooks/site.yml"], env, timeout=2400)
+        collection, outside = installed_collection(tmp_path, env, log)
+        assert PROJECT not in collection.parents
+        output = _run(log, [*playbook, str(collection / "playbooks" / "site.yml")], outside, 2400, tmp_path)
     finally:
         subprocess.run([rempart, "lab-offsite", "down", "--inventory", str(inventory)], env=env, check=False)
         subprocess.run([rempart, "lab", "down", "--inventory", str(inventory)], env=env, check=False)
@@ -173,3 +203,4 @@ def test_example_converges_in_the_lab(example: str, tmp_path: Path) -> None:
     recap = _recap(output)
     assert set(hosts) <= set(recap), f"hosts missing from the play recap: {set(hosts) - set(recap)}"
     assert {host: counts for host, counts in recap.items() if counts != (0, 0)} == {}
+    assert "rempart.rempart.backup_server" in output  # the tasks ran from the installed collection's roles
