@@ -271,10 +271,11 @@ def test_secret_files_are_group_readable_json_per_dataset():
     files = filters.rempart_secret_files(
         ["partages"], {"partages": "repo-pw"}, {"partages": "http-pw"}, "/etc/rempart/secrets", "rempart"
     )
+    # diff: False: --check --diff never prints a secret
     assert files == [
         {"path": "/etc/rempart/secrets/partages.json", "group": "rempart", "mode": "0640", "diff": False,
          "content": '{\n    "http_password": "http-pw",\n    "repository_password": "repo-pw"\n}\n'}
-    ]  # fmt: skip  (diff: False: --check --diff never prints a secret)
+    ]  # fmt: skip
 
 
 def test_init_creates_only_the_missing_repositories(two_repositories, capsys):
