@@ -77,7 +77,9 @@ def test_root_on_the_client_cannot_delete_overwrite_or_read_others(lab):
         f"RESTIC_REST_PASSWORD={env['RESTIC_REST_PASSWORD']} RESTIC_PASSWORD={env['RESTIC_PASSWORD']} "
         f"RESTIC_CACERT={env['RESTIC_CACERT']} restic forget --keep-last 1 --prune --retry-lock 30s"
     )
-    assert lab.wait_job("imagerie") == 0
+    status = lab.wait_job("imagerie")
+    journal = lab.server.run("journalctl -u rempart-backup@imagerie.service -n 40 --no-pager").stdout
+    assert status == 0, journal
     after = lab.ids("imagerie")
     assert before <= after and len(after) == len(before) + 1
 
