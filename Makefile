@@ -22,7 +22,7 @@ export ANSIBLE_FORCE_COLOR ?= 0
 MOLECULE_SCENARIOS ?= offline backup lab hardening proof ght hardening-vm degraded offsite
 MOLECULE_JOBS ?= 2
 
-.PHONY: help setup lock collection host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick test-examples bench-hardening bench-backup bench-converge clean
+.PHONY: help setup lock collection host lab-image vm-disk lab-up lab-down lab-vault demo lint unit molecule test test-quick bench-hardening bench-backup bench-converge clean
 
 help:
 	@echo "make demo   - build the lab and converge the lab establishment (results under reports/)"
@@ -115,9 +115,6 @@ test: setup
 
 vm-disk: lab-image  ## the QEMU VM disk molecule/offline and hardening-vm boot (rebuilt when its recipe or the lab changed)
 	@lab/vm/build-vm-disk.sh
-
-test-examples: lab-image lab-vault  ## inventories/example-ch and new-establishment converge site.yml (about 25 min)
-	REMPART_EXAMPLES=all $(BIN)/python -m pytest -q -p no:cacheprovider molecule/lab/tests/test_examples.py
 
 bench-hardening: lab-image  ## OpenSCAP ANSSI-BP-028 scores (about 70 min)
 	tests/benchmarks/hardening.sh

@@ -166,13 +166,7 @@ def _recap(output: str) -> dict[str, tuple[int, int]]:
     }
 
 
-# make test converges what `rempart new-establishment` writes (3 hosts); the shipped example-ch (7 hosts, about
-# 14 min on 2 cores) converges with REMPART_EXAMPLES=all (make test-examples): both in make test would pass its
-# 50-minute budget.
-CHOSEN = list(NETWORKS) if os.environ.get("REMPART_EXAMPLES") == "all" else ["new-establishment"]
-
-
-@pytest.mark.parametrize("example", CHOSEN)
+@pytest.mark.parametrize("example", list(NETWORKS))
 def test_example_converges_in_the_lab(example: str, tmp_path: Path) -> None:
     LOGS.mkdir(parents=True, exist_ok=True)
     log = LOGS / f"{example}.log"
