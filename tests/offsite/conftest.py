@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto_servers import CREDENTIALS, MotoClock, free_port, s3_client, wait_for_port
+from moto_servers import CREDENTIALS, MotoClock, free_port, s3_client, served
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for moto_strict
 
@@ -41,19 +40,8 @@ def strict_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def stock_endpoint() -> Iterator[str]:
     """Stock moto 5.2 (its own process, so the strict patches do not reach it)."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, **CREDENTIALS},
-    )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with served([sys.executable, "-m", "moto.server"], {**os.environ, **CREDENTIALS}) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

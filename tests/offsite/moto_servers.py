@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import socket
+import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import boto3
@@ -33,6 +36,24 @@ def wait_for_port(port: int, timeout: float = 20.0) -> None:
                 return
         time.sleep(0.1)
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+@contextmanager
+def served(command: list[str], env: dict[str, str]) -> Iterator[str]:
+    """A moto server program (``command`` takes moto's -H/-p) in its own process on 127.0.0.1; its endpoint."""
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def s3_client(endpoint: str) -> Any:

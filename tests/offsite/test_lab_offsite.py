@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from buckets import ACCOUNT
-from moto_servers import free_port, s3_client, wait_for_port
+from moto_servers import s3_client, served
 
 from rempart.establishment import Establishment
 from rempart.lab import Lab
@@ -102,20 +101,9 @@ def test_copied_snapshots_are_recognised_by_their_original_id(copy_job):
 @pytest.fixture(scope="module")
 def lab_server() -> Iterator[str]:
     """The lab's own stand-in program (tests/moto_lab.py, as `rempart lab-offsite up` runs it) on 127.0.0.1."""
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    process = subprocess.Popen(
-        [sys.executable, str(ROOT / "tests" / "moto_lab.py"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=env,
-    )
-    try:
-        wait_for_port(port)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with served([sys.executable, str(ROOT / "tests" / "moto_lab.py")], env) as endpoint:
+        yield endpoint
 
 
 @pytest.fixture(scope="module")
