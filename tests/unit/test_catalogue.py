@@ -182,6 +182,6 @@ def test_no_tracked_file_points_outside_the_repository():
 
 def test_the_outside_check_sees_what_it_must():
     assert _outside_references("roles/x/README.md", "see `" + "/work/" + "shared/a.md` flows")
-    assert _outside_references("roles/x/README.md", "(../../../shared/care/requirements.md)")
+    assert _outside_references("roles/x/README.md", "(../../../outside/requirements.md)")
     assert _outside_references("molecule/backup/molecule.yml", "create: ../shared/create.yml") == []
     assert _outside_references("roles/restore_drill/README.md", "/var/lib/rempart-drill/work/<run>") == []
