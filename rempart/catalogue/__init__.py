@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from rempart.establishment import Strict
 
 CATALOGUE_FILE = Path(__file__).with_name("requirements.yml")
 NOT_MEASURED = "non mesuré"
@@ -46,19 +48,15 @@ class Level(StrEnum):
     high = "high"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 Text = Annotated[str, Field(min_length=3)]
 
 
-class Family(_Strict):
+class Family(Strict):
     id: Annotated[str, Field(pattern=r"^[A-Z0-9-]+$")]
     title: Text
 
 
-class Requirement(_Strict):
+class Requirement(Strict):
     id: Annotated[str, Field(pattern=rf"^(?:{_ID}|BP028-R[0-9]+)$")]
     family: str
     source: Text
@@ -78,7 +76,7 @@ class Requirement(_Strict):
         return not self.evidence.startswith(NOT_MEASURED)
 
 
-class Catalogue(_Strict):
+class Catalogue(Strict):
     families: list[Family]
     requirements: list[Requirement]
 
