@@ -1,11 +1,13 @@
-"""Regenerate the variable table of roles/hardening/README.md from meta/argument_specs.yml.
+"""Regenerate the variable table of a role's README.md from its meta/argument_specs.yml.
 
-Run: python3 roles/hardening/meta/readme.py  (rewrites the block between the two VARIABLES markers).
+Run: python3 roles/hardening/meta/readme.py [ROLE_DIR]  (default roles/hardening; rewrites the block between the
+two VARIABLES markers).
 """
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import yaml
@@ -21,8 +23,8 @@ def _default(option: dict) -> str:
     return f"`{text if len(text) < 60 else text[:57] + '…'}`"
 
 
-def table() -> str:
-    spec = yaml.safe_load((ROLE / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
+def table(role: Path = ROLE) -> str:
+    spec = yaml.safe_load((role / "meta" / "argument_specs.yml").read_text())["argument_specs"]["main"]
     lines = ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
     for name, option in spec["options"].items():
         kind = option["type"] + (f" of {option['elements']}" if "elements" in option else "")
@@ -33,13 +35,13 @@ def table() -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    readme = ROLE / "README.md"
+def main(role: Path = ROLE) -> None:
+    readme = role / "README.md"
     text = readme.read_text()
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{table()}\n{END}{tail}")
+    readme.write_text(f"{head}{BEGIN}\n{table(role)}\n{END}{tail}")
 
 
 if __name__ == "__main__":
-    main()
+    main(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROLE)

@@ -1,0 +1,81 @@
+"""Never silent: whatever way a program ends, its failure leaves a journal line, a metric, a ledger entry (when
+it has a ledger) and a non-zero exit status (the unit fails: OnFailure= raises the alert)."""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from rempart_host.journal import ERR, log
+from rempart_host.ledger import Ledger
+from rempart_host.metrics import write_metrics
+
+EXIT_FAILED = 1
+
+
+def _exit_code(code: object) -> tuple[int, str]:
+    """SystemExit's code as an exit status and, for a message, the message (what ``sys.exit`` would print)."""
+    if code is None:
+        return 0, ""
+    if isinstance(code, int):
+        return code, ""
+    return EXIT_FAILED, str(code)
+
+
+def metrics_stem(program: str, labels: Mapping[str, str]) -> str:
+    return "_".join(["rempart_program", program, *(labels[k] for k in sorted(labels))]).replace("-", "_")
+
+
+def run(
+    main: Callable[[], int | None],
+    *,
+    program: str,
+    metrics_dir: Path | str | None,
+    ledger: Ledger | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> int:
+    """Run ``main()`` and return its exit status; never raises (KeyboardInterrupt aside).
+
+    An exception, a ``SystemExit`` with a message or a non-zero status are failures: the traceback's last lines
+    go to the journal (err), ``{"event": "program-failed", ...}`` to the ledger, and the status is non-zero.
+    ``rempart_program_last_run_success{program=...}`` (1/0) and ``rempart_program_last_run_timestamp_seconds``
+    are written in every case (``metrics_dir`` None: no metric, for commands run by hand)."""
+    labels = dict(labels or {})
+    started = time.time()
+    error = ""
+    try:
+        code, error = _exit_code(main())
+    except SystemExit as stop:
+        code, error = _exit_code(stop.code)
+    except Exception as failure:
+        code = EXIT_FAILED
+        error = f"{type(failure).__name__}: {failure}"
+        lines = traceback.format_exc().strip().splitlines()
+        log(f"rempart: {program} crashed: {error} | {' | '.join(line.strip() for line in lines[-6:])}", ERR)
+    finished = time.time()
+    if code != 0:
+        why = error or f"exit status {code}"
+        if ledger is not None:
+            try:
+                ledger.append([{"event": "program-failed", "program": program, "at": finished,
+                                "started": started, "exit_code": code, "error": why[:1000], **labels}])  # fmt: skip
+            except OSError as unwritable:
+                log(f"rempart: {program}: the ledger {ledger.path} cannot be written: {unwritable}", ERR)
+        log(f"rempart: {program} FAILED (exit {code}): {why[:500]}", ERR)
+    if metrics_dir is not None:
+        try:
+            write_metrics(
+                metrics_dir, metrics_stem(program, labels),
+                {
+                    "rempart_program_last_run_success": ("1 if the program's last run exited 0", 1 if code == 0 else 0),
+                    "rempart_program_last_run_timestamp_seconds": ("end of the program's last run", finished),
+                    "rempart_program_last_run_exit_code": ("exit status of the program's last run", code),
+                },
+                {"program": program, **labels},
+            )  # fmt: skip
+        except OSError as unwritable:
+            log(f"rempart: {program}: metrics cannot be written to {metrics_dir}: {unwritable}", ERR)
+            code = code or EXIT_FAILED
+    return code
