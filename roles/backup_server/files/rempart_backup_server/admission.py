@@ -14,8 +14,8 @@ its name the sha256 of its bytes) that such an index lists; exactly one new snap
 match the job and whose tree resolves fully. Anything else (other key files, sub-repositories such as ``x/``,
 stray files anywhere, stale locks) is MOVED to ``<quarantine>/<stamp>/<relative path>``, never deleted.
 
-Standard library only; restic runs as a subprocess through an injected :class:`ResticRunner` that always
-selects the server's key (``--key-hint``: one unparsable key file otherwise stops restic's key search).
+Standard library only; restic runs as a subprocess through an injected ``rempart_host.restic.Restic`` that
+always selects the server's key (``--key-hint``: one unparsable key file otherwise stops restic's key search).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import os
 import re
 import shutil
 import sqlite3
-import subprocess
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -36,29 +35,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rempart_host.restic import Restic, parse_time
+
 HEX64 = re.compile(r"[0-9a-f]{64}")
 FOLDERS = ("keys", "index", "snapshots", "locks", "data")
 CHUNK = 1 << 20
 
 
-class ResticRunner:
-    """restic on one local repository, as the server runs it: its key selected, no cache, no lock."""
-
-    def __init__(self, binary: str, env: dict[str, str], key_hint: str | None = None) -> None:
-        self.binary, self.env, self.key_hint = binary, env, key_hint
-
-    def argv(self, *args: str) -> list[str]:
-        hint = ["--key-hint", self.key_hint] if self.key_hint else []
-        return [self.binary, *hint, *args]
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(self.argv(*args), env=self.env, capture_output=True, text=True, check=False)
-        if check and result.returncode != 0:
-            raise RuntimeError(f"restic {args[0]} failed ({result.returncode}): {result.stderr.strip()[-400:]}")
-        return result
-
-    def popen(self, *args: str) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.argv(*args), env=self.env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+def select_key(restic: Restic, key: str | None) -> None:
+    """Every server-side restic run opens the repository with the server's own key (``--key-hint``)."""
+    options = list(restic.options)
+    while "--key-hint" in options:
+        at = options.index("--key-hint")
+        del options[at : at + 2]
+    restic.options = [*options, "--key-hint", key] if key else options
 
 
 @dataclass
@@ -126,15 +116,6 @@ def _folder_entries(repo: Path, folder: str) -> Iterator[tuple[str, bool]]:
             yield relative, is_dir
 
 
-def _time(value: str) -> float:
-    """restic's RFC 3339 times carry nanoseconds; Python takes microseconds."""
-    head, dot, rest = value.partition(".")
-    if dot:
-        digits = "".join(c for c in rest if c.isdigit())
-        value = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
 def pack_digest(path: Path) -> str:
     sha = hashlib.sha256()
     with path.open("rb") as handle:
@@ -146,7 +127,9 @@ def pack_digest(path: Path) -> str:
 class Admission:
     """The server's record of one repository, and the judgement of what a job added to it."""
 
-    def __init__(self, repo: Path, db: Path, quarantine: Path, restic: ResticRunner, verify_packs: bool = True):
+    def __init__(
+        self, repo: Path, db: Path, quarantine: Path, restic: Restic, verify_packs: bool = True
+    ) -> None:
         self.repo, self.db_path, self.quarantine_root, self.restic = repo, db, quarantine, restic
         self.verify_packs = verify_packs
         db.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -156,8 +139,7 @@ class Admission:
             "CREATE TABLE IF NOT EXISTS blobs (id BLOB PRIMARY KEY) WITHOUT ROWID;"
             "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, added REAL, why TEXT) WITHOUT ROWID;"
         )
-        if restic.key_hint is None:
-            restic.key_hint = self.key_hint()
+        select_key(restic, self.key_hint())
 
     def close(self) -> None:
         self.db.close()
@@ -187,9 +169,11 @@ class Admission:
         now = time.time()
         with self.db:
             self.db.execute("DELETE FROM entries")
-            self.db.executemany("INSERT INTO entries VALUES (?)", [(p,) for p in entries if not p.startswith("locks/")])
+            self.db.executemany(
+                "INSERT INTO entries VALUES (?)", [(p,) for p in entries if not p.startswith("locks/")]
+            )
             self.db.executemany("INSERT OR IGNORE INTO keys VALUES (?, ?, ?)", [(k, now, why) for k in keys])
-        self.restic.key_hint = self.key_hint()
+        select_key(self.restic, self.key_hint())
         listing = self.restic.run("list", "blobs", "--no-cache", "--no-lock").stdout.split()
         with self.db:
             self.db.execute("DELETE FROM blobs")
@@ -202,7 +186,9 @@ class Admission:
         for start in range(0, len(ids), 500):
             part = ids[start : start + 500]
             marks = ",".join("?" * len(part))
-            rows = self.db.execute(f"SELECT id FROM blobs WHERE id IN ({marks})", [bytes.fromhex(i) for i in part])
+            rows = self.db.execute(
+                f"SELECT id FROM blobs WHERE id IN ({marks})", [bytes.fromhex(i) for i in part]
+            )
             found |= {row[0].hex() for row in rows}
         return found
 
@@ -243,7 +229,9 @@ class Admission:
                 if name in allowed:
                     verdict.admitted.append(path)
                 else:
-                    verdict.rejected.append(Rejected(path, "foreign-key: a key file the server did not create"))
+                    verdict.rejected.append(
+                        Rejected(path, "foreign-key: a key file the server did not create")
+                    )
             elif parts[0] == "locks":
                 verdict.rejected.append(Rejected(path, "stale-lock", attack=job_ok))
             elif parts[0] == "index" and len(parts) == 2 and HEX64.fullmatch(name):
@@ -260,7 +248,9 @@ class Admission:
             if pack in listed:
                 verdict.admitted.append(path)
             else:  # a failed job leaves packs no index lists: debris, not an attack
-                verdict.rejected.append(Rejected(path, "orphan-pack: listed by no admitted index", attack=job_ok))
+                verdict.rejected.append(
+                    Rejected(path, "orphan-pack: listed by no admitted index", attack=job_ok)
+                )
         self._move(verdict)  # before restic reads snapshots: the rejected index files are gone by then
         self._record(verdict.admitted, blobs)
         self._judge_snapshots(snapshots, expected, verdict)
@@ -273,7 +263,9 @@ class Admission:
         if not self.verify_packs or not packs:
             return packs
         with ThreadPoolExecutor(max_workers=2) as pool:
-            digests = dict(zip(packs, pool.map(lambda p: pack_digest(self.repo / packs[p]), packs), strict=True))
+            digests = dict(
+                zip(packs, pool.map(lambda p: pack_digest(self.repo / packs[p]), packs), strict=True)
+            )
         genuine = {}
         for pack, path in packs.items():
             if digests[pack] == pack:
@@ -346,7 +338,9 @@ class Admission:
         matching, problems = [], {}
         for name in names:
             snapshot = loaded.get(name)
-            problem = "snapshot-unreadable" if snapshot is None else self._snapshot_problem(snapshot, expected)
+            problem = (
+                "snapshot-unreadable" if snapshot is None else self._snapshot_problem(snapshot, expected)
+            )
             if problem:
                 problems[name] = problem
             else:
@@ -358,7 +352,9 @@ class Admission:
             walk = self.restic.run("stats", "--mode", "raw-data", "--json", "--no-cache", "--no-lock", name,
                                    check=False)  # fmt: skip
             if walk.returncode != 0:
-                problems[name] = f"snapshot-incomplete: its tree does not resolve ({walk.stderr.strip()[-200:]})"
+                problems[name] = (
+                    f"snapshot-incomplete: its tree does not resolve ({walk.stderr.strip()[-200:]})"
+                )
             else:
                 verdict.snapshot = name
                 verdict.admitted.append(f"snapshots/{name}")
@@ -373,7 +369,7 @@ class Admission:
         if sorted(snapshot.get("paths") or []) != sorted(expected.paths):
             return f"snapshot-wrong-paths: claims {snapshot.get('paths')}"
         try:
-            claimed = _time(str(snapshot.get("time")))
+            claimed = parse_time(str(snapshot.get("time")))
         except ValueError:
             return "snapshot-malformed: unreadable time"
         if not expected.started - expected.skew <= claimed <= expected.arrived + expected.skew:
@@ -385,7 +381,9 @@ class Admission:
     def _record(self, paths: Iterable[str], blobs: dict[str, None]) -> None:
         with self.db:
             self.db.executemany("INSERT OR IGNORE INTO entries VALUES (?)", [(p,) for p in paths])
-            self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?)", [(bytes.fromhex(b),) for b in blobs])
+            self.db.executemany(
+                "INSERT OR IGNORE INTO blobs VALUES (?)", [(bytes.fromhex(b),) for b in blobs]
+            )
 
     def _move(self, verdict: Verdict) -> None:
         """Move what was rejected (and not moved yet) out of the repository, keeping its relative path."""

@@ -76,7 +76,9 @@ def resolve(config: dict[str, Any], dataset: str, spec: str | None) -> str:
                               f"with --snapshot ID|TIME)")  # fmt: skip
         return found
     if spec == "latest":
-        raise LookupError("'latest' is what a client wrote last: give an id, a time, or nothing (newest trusted)")
+        raise LookupError(
+            "'latest' is what a client wrote last: give an id, a time, or nothing (newest trusted)"
+        )
     if SNAPSHOT_ID.fullmatch(spec):
         admitted = {e["id"] for e in entries if e.get("event") == "snapshot" and e.get("admitted") is True}
         matches = sorted(i for i in admitted if i.startswith(spec))
@@ -87,7 +89,9 @@ def resolve(config: dict[str, Any], dataset: str, spec: str | None) -> str:
         moment = parse_moment(spec)
     except ValueError:
         raise LookupError(f"--snapshot {spec!r}: not a snapshot id nor an ISO 8601 time") from None
-    chosen = [e for e in trusted_snapshots(entries, hold_since(config, dataset)) if float(e["arrived"]) <= moment]
+    chosen = [
+        e for e in trusted_snapshots(entries, hold_since(config, dataset)) if float(e["arrived"]) <= moment
+    ]
     if not chosen:
         raise LookupError(f"{dataset}: no trusted snapshot arrived by {spec}")
     return chosen[-1]["id"]
