@@ -251,3 +251,19 @@ def test_record_current_after_prune_keeps_the_blob_record_exact(repo: Repo):
     (repo.source / "doc-9.txt").write_text("after prune\n")
     repo.backup()
     assert repo.judge().rejected == []
+
+
+def test_the_clients_word_is_type_checked_never_trusted_to_have_a_shape():
+    from admission import client_word
+
+    summary = {"rc": 0, "restic": {"snapshot_id": "x"}, "rows": [1, 2], "cpu_seconds": "lots", "error": ""}
+    manifest = [
+        {"path": "/a", "sha256": "0" * 64, "size": 3},
+        {"path": "/b; rm -rf /", "sha256": "zz", "size": 1},
+    ]
+    clean, entries, problems = client_word(summary, manifest)
+    assert clean == {"rc": 0, "restic": {"snapshot_id": "x"}, "error": ""}
+    assert entries == [manifest[0]]
+    assert [p.split(":")[1].split()[0] for p in problems] == ["cpu_seconds", "rows", "1"]
+    assert client_word({"rows": {"public.t": 3}}, [])[0] == {"rows": {"public.t": 3}}
+    assert client_word(["not", "a", "dict"], [])[2] == ["client-summary-malformed: not an object"]

@@ -399,3 +399,55 @@ class Admission:
             shutil.move(source, target)
         with contextlib.suppress(FileNotFoundError):
             self.quarantine_root.chmod(0o700)
+
+
+# ---------------------------------------------------------------------- the client's word (summary, manifest)
+
+SUMMARY_FIELDS: dict[str, tuple[type, ...]] = {
+    "rc": (int,),
+    "restic": (dict,),
+    "error": (str,),
+    "cpu_seconds": (int, float),
+    "max_rss_kib": (int,),
+}
+
+
+def client_word(
+    summary: Any, manifest: Sequence[Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """The client's summary and manifest with every field type-checked: what does not have the expected shape is
+    dropped and named (a compromised client sends ``rows`` as a list to crash the server's program)."""
+    problems: list[str] = []
+    clean: dict[str, Any] = {}
+    if not isinstance(summary, dict):
+        summary, problems = {}, ["client-summary-malformed: not an object"]
+    for name, types in SUMMARY_FIELDS.items():
+        value = summary.get(name)
+        if value is None:
+            continue
+        if isinstance(value, types) and not isinstance(value, bool):
+            clean[name] = value
+        else:
+            problems.append(f"client-summary-malformed: {name} is a {type(value).__name__}")
+    rows = summary.get("rows")
+    if rows is not None:
+        if isinstance(rows, dict) and all(
+            isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 0
+            for k, v in rows.items()
+        ):
+            clean["rows"] = rows
+        else:
+            problems.append(f"client-summary-malformed: rows is a {type(rows).__name__}, not table -> count")
+    entries = []
+    for record in manifest:
+        ok = (
+            isinstance(record, dict)
+            and isinstance(record.get("path"), str)
+            and HEX64.fullmatch(str(record.get("sha256")))
+            and isinstance(record.get("size"), int)
+        )
+        if ok:
+            entries.append({"path": record["path"], "sha256": record["sha256"], "size": record["size"]})
+    if len(entries) != len(manifest):
+        problems.append(f"client-manifest-malformed: {len(manifest) - len(entries)} entries dropped")
+    return clean, entries, problems
