@@ -13,6 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
+from rempart_backup_server import admin, anomaly, retention
+from rempart_backup_server import config as server_config
+from rempart_host.restic import parse_time
 
 from rempart.establishment import Dataset
 from rempart.validation import load_valid
@@ -29,7 +32,6 @@ def _load(name: str, path: Path):
     return module
 
 
-server = _load("rempart_backup_server", ROOT / "roles/backup_server/files/rempart_backup_server.py")
 filters = _load("rempart_backup_filters", ROOT / "plugins/filter/rempart_backup.py")
 POLICY = {"daily": 7, "monthly": 12, "yearly": 5, "keep_last": 3}
 DAY = 86400.0
@@ -43,7 +45,7 @@ def test_retention_keeps_newest_per_day_month_year_by_arrival():
     now = time.time()
     ledger = _ledger((f"s{d:03d}", now - d * DAY, True) for d in range(0, 400))
     present = {e["id"] for e in ledger}
-    forget = set(server.plan_forget(ledger, present, POLICY))
+    forget = set(retention.plan_forget(ledger, present, POLICY))
     kept = present - forget
     assert {f"s{d:03d}" for d in range(7)} <= kept  # the last 7 days
     assert 12 + 5 <= len(kept) <= 7 + 12 + 5 + 3  # buckets overlap: the newest of a day is also its month
@@ -55,7 +57,7 @@ def test_forged_and_unledgered_snapshots_are_never_forgotten_nor_counted():
     real = _ledger((f"r{d}", now - d * DAY, True) for d in range(5))
     forged = _ledger((f"f{n}", now, False) for n in range(50))  # a burst in one job, claimed times anywhere
     present = {e["id"] for e in real + forged} | {"unledgered"}
-    forget = server.plan_forget(real + forged, present, POLICY)
+    forget = retention.plan_forget(real + forged, present, POLICY)
     assert forget == []  # five real daily snapshots: all within policy, the burst takes no slot
     assert not set(forget) & ({e["id"] for e in forged} | {"unledgered"})
 
@@ -64,7 +66,7 @@ def test_a_burst_of_trusted_looking_arrivals_cannot_push_out_older_days():
     now = time.time()
     older = _ledger((f"d{d}", now - d * DAY, True) for d in range(1, 7))
     burst = _ledger((f"b{n}", now - n, True) for n in range(50))  # even if 50 arrived today
-    forget = set(server.plan_forget(older + burst, {e["id"] for e in older + burst}, POLICY))
+    forget = set(retention.plan_forget(older + burst, {e["id"] for e in older + burst}, POLICY))
     assert not forget & {e["id"] for e in older}  # one slot per day: today's burst keeps only its newest
 
 
@@ -72,14 +74,14 @@ def test_trust_problems_detect_forged_time_bursts_and_wrong_host():
     started, arrived = 1_800_000_000.0, 1_800_000_060.0
     ok = {"id": "a" * 64, "time": "2027-01-15T08:00:30.123456789+00:00", "hostname": "files-01"}
     dataset = {"host": "files-01"}
-    assert server.trust_problems([ok | {"time": _iso(started + 10)}], dataset, started, arrived, 900) == []
+    assert anomaly.trust_problems([ok | {"time": _iso(started + 10)}], dataset, started, arrived, 900) == []
     past = ok | {"time": "1990-06-01T00:00:00Z"}
-    assert any("forged-time" in p for p in server.trust_problems([past], dataset, started, arrived, 900))
+    assert any("forged-time" in p for p in anomaly.trust_problems([past], dataset, started, arrived, 900))
     assert any(
-        "unexpected-snapshots" in p for p in server.trust_problems([ok, ok], dataset, started, arrived, 900)
+        "unexpected-snapshots" in p for p in anomaly.trust_problems([ok, ok], dataset, started, arrived, 900)
     )
     other = ok | {"time": _iso(started + 10), "hostname": "dpi-db-01"}
-    assert any("wrong-host" in p for p in server.trust_problems([other], dataset, started, arrived, 900))
+    assert any("wrong-host" in p for p in anomaly.trust_problems([other], dataset, started, arrived, 900))
 
 
 def _iso(ts: float) -> str:
@@ -101,56 +103,56 @@ NORMAL = {
 
 def test_anomaly_rules():
     history = [dict(NORMAL, first=True, changed_ratio=1.0), NORMAL, NORMAL]
-    assert server.evaluate_anomaly(NORMAL, history, "files", THRESHOLDS) == []
+    assert anomaly.evaluate_anomaly(NORMAL, history, "files", THRESHOLDS) == []
     encrypted = dict(NORMAL, changed_ratio=0.9, entropy_share=1.0, added_bytes=5_000_000)
-    reasons = " ".join(server.evaluate_anomaly(encrypted, history, "files", THRESHOLDS))
+    reasons = " ".join(anomaly.evaluate_anomaly(encrypted, history, "files", THRESHOLDS))
     assert "mass-change" in reasons and "high-entropy" in reasons and "volume" in reasons
     wiped = dict(NORMAL, removed_ratio=0.8, touched_files=0, removed_files=400)
-    assert "mass-deletion" in " ".join(server.evaluate_anomaly(wiped, history, "files", THRESHOLDS))
+    assert "mass-deletion" in " ".join(anomaly.evaluate_anomaly(wiped, history, "files", THRESHOLDS))
     # a one-file dataset (a dump kept as a file) changes entirely every time: not a mass change
     single = dict(NORMAL, changed_ratio=1.0, touched_files=1)
-    assert server.evaluate_anomaly(single, history, "files", THRESHOLDS) == []
+    assert anomaly.evaluate_anomaly(single, history, "files", THRESHOLDS) == []
     # a database dump changes entirely every time: no mass-change rule for it
-    assert server.evaluate_anomaly(dict(NORMAL, changed_ratio=1.0), history, "postgresql", THRESHOLDS) == []
+    assert anomaly.evaluate_anomaly(dict(NORMAL, changed_ratio=1.0), history, "postgresql", THRESHOLDS) == []
     # a dataset of images is random by nature: high entropy is its median, not an anomaly
     images = [dict(NORMAL, entropy_share=1.0)] * 3
-    assert server.evaluate_anomaly(dict(NORMAL, entropy_share=1.0), images, "files", THRESHOLDS) == []
+    assert anomaly.evaluate_anomaly(dict(NORMAL, entropy_share=1.0), images, "files", THRESHOLDS) == []
     # the first snapshot has no baseline
-    assert server.evaluate_anomaly(dict(encrypted, first=True), [], "files", THRESHOLDS) == []
+    assert anomaly.evaluate_anomaly(dict(encrypted, first=True), [], "files", THRESHOLDS) == []
 
 
 def test_shrink_rules_catch_a_dropped_database_but_not_a_normal_day():
     dump = dict(NORMAL, changed_ratio=1.0, processed_bytes=40_000_000, rows=250_000, tables=12)
     history = [dict(dump, first=True), dump, dict(dump, processed_bytes=41_000_000, rows=251_000)]
     daily = dict(dump, processed_bytes=40_500_000, rows=250_400, tables_lost=0, previous_tables=12)
-    assert server.evaluate_anomaly(daily, history, "postgresql", THRESHOLDS) == []
+    assert anomaly.evaluate_anomaly(daily, history, "postgresql", THRESHOLDS) == []
     # DROP DATABASE + an empty one in its place: the dump shrinks to its header, nothing is "added"
     dropped = dict(dump, processed_bytes=900, added_bytes=0, rows=0, tables=0, tables_lost=12,
                    lost_tables=[f"public.t{i}" for i in range(12)], previous_tables=12)  # fmt: skip
-    reasons = " ".join(server.evaluate_anomaly(dropped, history, "postgresql", THRESHOLDS))
+    reasons = " ".join(anomaly.evaluate_anomaly(dropped, history, "postgresql", THRESHOLDS))
     assert "shrink" in reasons and "rows-lost" in reasons and "tables-lost: 12 of 12" in reasons
     # the tables are there but emptied (TRUNCATE): rows and size give it away
     truncated = dict(dump, processed_bytes=2_000_000, rows=1_000, tables_lost=0, previous_tables=12)
-    reasons = " ".join(server.evaluate_anomaly(truncated, history, "postgresql", THRESHOLDS))
+    reasons = " ".join(anomaly.evaluate_anomaly(truncated, history, "postgresql", THRESHOLDS))
     assert "shrink" in reasons and "rows-lost" in reasons and "tables-lost" not in reasons
     # one table of twelve dropped by a migration: below tables_lost_ratio
     migrated = dict(daily, tables_lost=1, lost_tables=["public.old_audit"], previous_tables=12)
     assert (
-        server.evaluate_anomaly(migrated, history, "postgresql", THRESHOLDS | {"tables_lost_ratio": 0.25})
+        anomaly.evaluate_anomaly(migrated, history, "postgresql", THRESHOLDS | {"tables_lost_ratio": 0.25})
         == []
     )
     # a share whose files were truncated or wiped shrinks too; a tiny dataset halving by a few KiB does not fire
     share = dict(NORMAL, processed_bytes=5_000_000_000)
     assert "shrink" in " ".join(
-        server.evaluate_anomaly(dict(share, processed_bytes=1_000_000_000), [share] * 3, "files", THRESHOLDS)
+        anomaly.evaluate_anomaly(dict(share, processed_bytes=1_000_000_000), [share] * 3, "files", THRESHOLDS)
     )
     tiny = dict(NORMAL, processed_bytes=40_000)
-    assert server.evaluate_anomaly(dict(tiny, processed_bytes=15_000), [tiny] * 3, "files", THRESHOLDS) == []
+    assert anomaly.evaluate_anomaly(dict(tiny, processed_bytes=15_000), [tiny] * 3, "files", THRESHOLDS) == []
 
 
 def test_table_changes_compare_with_the_previous_dump():
-    assert server.table_changes(None, {"public.a": 1}) == {}
-    changes = server.table_changes({"public.a": 3}, {"public.a": 2, "public.b": 5})
+    assert anomaly.table_changes(None, {"public.a": 1}) == {}
+    changes = anomaly.table_changes({"public.a": 3}, {"public.a": 2, "public.b": 5})
     assert changes == {
         "rows": 3,
         "tables": 1,
@@ -158,13 +160,13 @@ def test_table_changes_compare_with_the_previous_dump():
         "lost_tables": ["public.b"],
         "previous_tables": 2,
     }
-    assert server.table_changes({"public.a": 3}, None) == {"rows": 3, "tables": 1}
+    assert anomaly.table_changes({"public.a": 3}, None) == {"rows": 3, "tables": 1}
 
 
 def test_entropy_and_time_parsing():
-    assert server.shannon_entropy(bytes(range(256)) * 64) == pytest.approx(8.0)
-    assert server.shannon_entropy(b"a" * 1000) == 0.0
-    assert server.parse_time("2026-11-30T17:07:39.105836746Z") == pytest.approx(1796058459.105836)
+    assert anomaly.shannon_entropy(bytes(range(256)) * 64) == pytest.approx(8.0)
+    assert anomaly.shannon_entropy(b"a" * 1000) == 0.0
+    assert parse_time("2026-11-30T17:07:39.105836746Z") == pytest.approx(1796058459.105836)
 
 
 @pytest.mark.parametrize(
@@ -221,7 +223,7 @@ def two_repositories(tmp_path):
         (source / "sub").mkdir(parents=True)
         (source / "sub" / "a.bin").write_bytes(os.urandom(300_000))
         (source / "note.txt").write_text(f"compte rendu {name}\n")
-        env = server.restic_env(config, name)
+        env = server_config.restic_env(config, name)
         subprocess.run(["restic", "init", "-q"], env=env, check=True, capture_output=True)
         subprocess.run(["restic", "backup", "-q", str(source)], env=env, check=True, capture_output=True)
         sources[name] = source
@@ -235,7 +237,7 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_restore_all_restores_every_dataset_byte_identical(two_repositories, tmp_path, capsys):
     config, sources = two_repositories
     target = tmp_path / "restored"
-    assert server.restore_all(config, str(target), [], "latest", jobs=2) == server.EXIT_OK
+    assert admin.restore_all(config, str(target), [], "latest", jobs=2) == server_config.EXIT_OK
     for source in sources.values():
         assert _tree(target / source.relative_to("/")) == _tree(source)
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -245,10 +247,10 @@ def test_restore_all_restores_every_dataset_byte_identical(two_repositories, tmp
 def test_restore_all_fails_loudly_when_one_dataset_fails(two_repositories, tmp_path, capsys):
     config, _ = two_repositories
     Path(config["secrets_dir"], "dpi.json").write_text('{"repository_password": "wrong"}')
-    assert server.restore_all(config, str(tmp_path / "r"), [], "latest", jobs=2) == server.EXIT_FAILED
+    assert admin.restore_all(config, str(tmp_path / "r"), [], "latest", jobs=2) == server_config.EXIT_FAILED
     assert "FAILED: dpi" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="unknown dataset 'imagerie'"):
-        server.restore_all(config, str(tmp_path / "r"), ["imagerie"], "latest", jobs=1)
+        admin.restore_all(config, str(tmp_path / "r"), ["imagerie"], "latest", jobs=1)
 
 
 def test_timer_files_one_per_dataset_and_flow_with_its_schedule():
@@ -282,9 +284,9 @@ def test_init_creates_only_the_missing_repositories(two_repositories, capsys):
     config, _ = two_repositories
     before = Path(config["repos_dir"], "dpi", "config").read_bytes()
     shutil.rmtree(Path(config["repos_dir"], "partages"))
-    assert server.init_missing(config, [], jobs=2) == server.EXIT_OK
+    assert admin.init_missing(config, [], jobs=2) == server_config.EXIT_OK
     assert capsys.readouterr().out.split() == ["partages"]
     assert Path(config["repos_dir"], "partages", "config").exists()
     assert Path(config["repos_dir"], "dpi", "config").read_bytes() == before  # untouched
-    assert server.init_missing(config, [], jobs=2) == server.EXIT_OK
+    assert admin.init_missing(config, [], jobs=2) == server_config.EXIT_OK
     assert capsys.readouterr().out == ""

@@ -338,3 +338,9 @@ def test_program_files_installs_each_module_in_its_package_folder(tmp_path):
         journal_entry["content"] == (LIBRARY / "rempart_host/journal.py").read_text()
         and journal_entry["mode"] == "0644"
     )
+
+
+def test_program_run_explains_the_program_s_own_exit_statuses(tmp_path):
+    book = ledger.Ledger(tmp_path / "l.jsonl")
+    assert program.run(lambda: 2, program="p", metrics_dir=None, ledger=book, meanings={2: "anomaly"}) == 2
+    assert book.read()[0]["error"] == "exit status 2 (anomaly)"

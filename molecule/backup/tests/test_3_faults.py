@@ -112,3 +112,51 @@ def test_corrupted_pack_is_found_by_the_check_job(lab):
     assert lab.metric("rempart_check_success", "imagerie") == 1
     lab.new_random_file("/srv/imagerie/after-repair.dcm", 2)
     _recovered(lab)
+
+
+CLIENT_PROGRAM = "/usr/local/lib/rempart/rempart_backup_client.py"
+
+
+def test_a_crash_on_what_the_client_sent_is_never_silent(lab):
+    """Issue 15 item 5: a job summary whose ``rows`` is a list made the server program die with a traceback while
+    rempart_backup_last_run_success stayed 1. Now: ledger entry, metrics at 0, failed unit, OnFailure= hook."""
+    dataset, unit = "dpi-postgresql", "rempart-backup@dpi-postgresql.service"
+    since = lab.server.check_output("date +%s")
+    lab.db.check_output(f"cp -a {CLIENT_PROGRAM} {CLIENT_PROGRAM}.real")
+    try:  # root on the client: its job now reports rows as a list
+        lab.db.check_output(f"""sed -i 's/"rows": dumped.get("rows")/"rows": ["forged"]/' {CLIENT_PROGRAM}""")
+        assert '"rows": ["forged"]' in lab.db.file(CLIENT_PROGRAM).content_string
+        assert lab.job(dataset) == 1
+    finally:
+        lab.db.check_output(f"mv {CLIENT_PROGRAM}.real {CLIENT_PROGRAM}")
+    failed = lab.ledger(dataset)[-1]
+    assert failed["event"] == "program-failed" and failed["program"] == "backup-job", failed
+    assert "AttributeError" in failed["error"] and failed["exit_code"] == 1
+    assert lab.metric("rempart_backup_last_run_success", dataset) == 0
+    assert lab.metric("rempart_program_last_run_success", dataset) == 0
+    alert = ""
+    for _ in range(30):  # OnFailure= starts rempart-failure@<unit>.service right after the job unit failed
+        alert = lab.server.run(f"journalctl -t rempart-alert --since @{since} --no-pager").stdout
+        if f"unit {unit} FAILED" in alert:
+            break
+        time.sleep(1)
+    assert f"unit {unit} FAILED" in alert
+    prom = lab.server.file(
+        "/var/lib/prometheus/node-exporter/rempart_unit_failure_rempart_backup_dpi_postgresql_service.prom"
+    )
+    assert f'rempart_unit_failures{{unit="{unit}"}}' in prom.content_string
+    # the next honest job succeeds and says so
+    assert lab.job(dataset) == 0
+    assert lab.ledger(dataset)[-1]["event"] == "snapshot"
+    assert lab.metric("rempart_backup_last_run_success", dataset) == 1
+    assert lab.metric("rempart_program_last_run_success", dataset) == 1
+
+
+def test_every_backup_server_unit_names_the_failure_hook(lab):
+    services = ["rempart-rest-server.service", "rempart-backup@.service", "rempart-retention@.service",
+                "rempart-check@.service"]  # fmt: skip
+    for service in services:
+        on_failure = lab.server.check_output(
+            f"systemctl show -p OnFailure --value {service.replace('@.', '@x.')}"
+        )
+        assert on_failure.startswith("rempart-failure@"), service

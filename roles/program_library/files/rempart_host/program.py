@@ -35,13 +35,15 @@ def run(
     metrics_dir: Path | str | None,
     ledger: Ledger | None = None,
     labels: Mapping[str, str] | None = None,
+    meanings: Mapping[int, str] | None = None,
 ) -> int:
     """Run ``main()`` and return its exit status; never raises (KeyboardInterrupt aside).
 
     An exception, a ``SystemExit`` with a message or a non-zero status are failures: the traceback's last lines
     go to the journal (err), ``{"event": "program-failed", ...}`` to the ledger, and the status is non-zero.
     ``rempart_program_last_run_success{program=...}`` (1/0) and ``rempart_program_last_run_timestamp_seconds``
-    are written in every case (``metrics_dir`` None: no metric, for commands run by hand)."""
+    are written in every case (``metrics_dir`` None: no metric, for commands run by hand). ``meanings`` explain
+    the program's own exit statuses in the ledger entry and the journal line (2: "anomaly: ...")."""
     labels = dict(labels or {})
     started = time.time()
     error = ""
@@ -57,6 +59,8 @@ def run(
     finished = time.time()
     if code != 0:
         why = error or f"exit status {code}"
+        if meanings and code in meanings:
+            why += f" ({meanings[code]})"
         if ledger is not None:
             try:
                 ledger.append([{"event": "program-failed", "program": program, "at": finished,

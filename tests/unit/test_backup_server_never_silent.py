@@ -1,0 +1,97 @@
+"""Issue 15 item 5: a backup job that crashes on what a client sent is never silent (real restic repository)."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+from rempart_backup_server import __main__ as cli
+from rempart_backup_server import config as server_config
+from rempart_backup_server import job as server_job
+
+ANOMALY = {"samples": 4, "entropy_bits": 7.5, "history": 10, "changed_ratio": 0.5, "removed_ratio": 0.5,
+           "entropy_share": 0.5, "volume_factor": 5, "volume_floor_bytes": 1 << 20, "time_skew_seconds": 300}  # fmt: skip
+
+
+@pytest.fixture
+def server(tmp_path, monkeypatch):
+    config = {
+        "user": "root",
+        "datasets": {"dpi": {"host": socket.gethostname(), "kind": "postgresql"}},
+        "repos_dir": str(tmp_path / "repos"),
+        "secrets_dir": str(tmp_path / "secrets"),
+        "state_dir": str(tmp_path / "state"),
+        "metrics_dir": str(tmp_path / "metrics"),
+        "restic": "/usr/bin/restic",
+        "anomaly": ANOMALY,
+    }
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "secrets" / "dpi.json").write_text('{"repository_password": "pw-dpi-0123456789"}')
+    env = server_config.restic_env(config, "dpi")
+    subprocess.run(["restic", "init", "-q"], env=env, check=True, capture_output=True)
+    monkeypatch.setattr(cli, "load_config", lambda: config)
+    monkeypatch.setattr(
+        server_job, "secrets_of", lambda c, n: {"repository_password": "x", "http_password": "y"}
+    )
+    monkeypatch.setattr(server_config, "CONFIG", Path("/nonexistent"))
+    config["ca_cert"] = str(tmp_path / "ca.pem")
+    Path(config["ca_cert"]).write_text("CA")
+    return config, env, tmp_path
+
+
+def client_job(env: dict[str, str], tmp_path: Path, summary: dict):
+    """What a (compromised) client does during its job: a real snapshot arrives, then its summary."""
+
+    def run_ssh(config, name, credentials):
+        dump = tmp_path / "dpi.sql"
+        dump.write_text("COPY public.t (id) FROM stdin;\n1\n\\.\n")
+        subprocess.run(["restic", "backup", "-q", str(dump)], env=env, check=True, capture_output=True)
+        return 0, [], "", summary
+
+    return run_ssh
+
+
+def metric(metrics_dir: Path, name: str) -> float:
+    text = "".join(p.read_text() for p in metrics_dir.glob("*.prom"))
+    match = re.search(rf"^{name}{{[^}}]*}} (\S+)$", text, re.MULTILINE)
+    assert match, name
+    return float(match.group(1))
+
+
+def test_a_summary_with_rows_as_a_list_fails_the_job_loudly(server, monkeypatch, capsys):
+    _, env, tmp_path = server
+    monkeypatch.setattr(
+        server_job, "run_ssh", client_job(env, tmp_path, {"rc": 0, "rows": ["not", "a", "dict"]})
+    )
+    assert cli.main(["job", "dpi"]) == 1
+    ledger = [json.loads(line) for line in (tmp_path / "state/ledger/dpi.jsonl").read_text().splitlines()]
+    failed = ledger[-1]
+    assert failed["event"] == "program-failed" and failed["program"] == "backup-job"
+    assert failed["dataset"] == "dpi" and failed["exit_code"] == 1 and "AttributeError" in failed["error"]
+    metrics = tmp_path / "metrics"
+    assert metric(metrics, "rempart_backup_last_run_success") == 0
+    assert metric(metrics, "rempart_backup_consecutive_failures") == 1
+    assert metric(metrics, "rempart_program_last_run_success") == 0
+    assert "backup-job crashed: AttributeError" in capsys.readouterr().err
+
+
+def test_a_clean_job_records_success_and_no_failure(server, monkeypatch):
+    _, env, tmp_path = server
+    rows = {"public.t": 1}
+    monkeypatch.setattr(server_job, "run_ssh", client_job(env, tmp_path, {"rc": 0, "rows": rows}))
+    assert cli.main(["job", "dpi"]) == 0
+    ledger = [json.loads(line) for line in (tmp_path / "state/ledger/dpi.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in ledger] == ["snapshot"] and ledger[0]["trusted"]
+    assert metric(tmp_path / "metrics", "rempart_backup_last_run_success") == 1
+    assert metric(tmp_path / "metrics", "rempart_program_last_run_success") == 1
+
+
+def test_an_unknown_dataset_is_refused_before_any_record(server, capsys):
+    _, _, tmp_path = server
+    with pytest.raises(SystemExit, match="unknown dataset 'x'"):
+        cli.main(["job", "x"])
+    assert not (tmp_path / "state" / "ledger").exists()
