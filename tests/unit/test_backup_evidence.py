@@ -18,7 +18,7 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[2] / "roles/backup_server/files/rempart_backup_server")
 )
 
-from evidence import (
+from rempart_backup_server.evidence import (
     RowSample,
     changed_shares,
     choose_files,

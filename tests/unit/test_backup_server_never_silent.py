@@ -21,7 +21,7 @@ ANOMALY = {"samples": 4, "entropy_bits": 7.5, "history": 10, "changed_ratio": 0.
 def server(tmp_path, monkeypatch):
     config = {
         "user": "root",
-        "datasets": {"dpi": {"host": socket.gethostname(), "kind": "postgresql"}},
+        "datasets": {"dpi": {"host": socket.gethostname(), "kind": "postgresql", "database": "dpi"}},
         "repos_dir": str(tmp_path / "repos"),
         "secrets_dir": str(tmp_path / "secrets"),
         "state_dir": str(tmp_path / "state"),
@@ -47,9 +47,9 @@ def client_job(env: dict[str, str], tmp_path: Path, summary: dict):
     """What a (compromised) client does during its job: a real snapshot arrives, then its summary."""
 
     def run_ssh(config, name, credentials):
-        dump = tmp_path / "dpi.sql"
-        dump.write_text("COPY public.t (id) FROM stdin;\n1\n\\.\n")
-        subprocess.run(["restic", "backup", "-q", str(dump)], env=env, check=True, capture_output=True)
+        dump = "COPY public.t (id) FROM stdin;\n1\n\\.\n"
+        subprocess.run(["restic", "backup", "-q", "--host", socket.gethostname(), "--stdin", "--stdin-filename",
+                        "dpi.sql"], input=dump, text=True, env=env, check=True, capture_output=True)  # fmt: skip
         return 0, [], "", summary
 
     return run_ssh
@@ -62,21 +62,36 @@ def metric(metrics_dir: Path, name: str) -> float:
     return float(match.group(1))
 
 
-def test_a_summary_with_rows_as_a_list_fails_the_job_loudly(server, monkeypatch, capsys):
+def test_a_summary_with_rows_as_a_list_is_refused_loudly_not_a_crash(server, monkeypatch, capsys):
     _, env, tmp_path = server
     monkeypatch.setattr(
         server_job, "run_ssh", client_job(env, tmp_path, {"rc": 0, "rows": ["not", "a", "dict"]})
     )
+    assert cli.main(["job", "dpi"]) == 2  # stored, untrusted, on hold: the anomaly exit status
+    ledger = [json.loads(line) for line in (tmp_path / "state/ledger/dpi.jsonl").read_text().splitlines()]
+    arrival = next(e for e in ledger if e["event"] == "snapshot")
+    assert not arrival["trusted"] and arrival["client"]["rows"] is None
+    assert arrival["server_rows"] == {"public.t": 1}  # the server counted the rows itself
+    assert any(p.startswith("client-summary-malformed: rows is a list") for p in arrival["problems"])
+    assert (tmp_path / "state/holds/dpi.json").exists()
+    assert metric(tmp_path / "metrics", "rempart_backup_anomaly") == 1
+    assert "PRUNE HOLD on dpi" in capsys.readouterr().err
+
+
+def test_a_crash_of_the_job_is_never_silent(server, monkeypatch, capsys):
+    _, env, tmp_path = server
+    monkeypatch.setattr(server_job, "run_ssh", client_job(env, tmp_path, {"rc": 0}))
+    monkeypatch.setattr(server_job, "diff_stats", lambda *a: {}["boom"])
     assert cli.main(["job", "dpi"]) == 1
     ledger = [json.loads(line) for line in (tmp_path / "state/ledger/dpi.jsonl").read_text().splitlines()]
     failed = ledger[-1]
     assert failed["event"] == "program-failed" and failed["program"] == "backup-job"
-    assert failed["dataset"] == "dpi" and failed["exit_code"] == 1 and "AttributeError" in failed["error"]
+    assert failed["dataset"] == "dpi" and failed["exit_code"] == 1 and "KeyError" in failed["error"]
     metrics = tmp_path / "metrics"
     assert metric(metrics, "rempart_backup_last_run_success") == 0
     assert metric(metrics, "rempart_backup_consecutive_failures") == 1
     assert metric(metrics, "rempart_program_last_run_success") == 0
-    assert "backup-job crashed: AttributeError" in capsys.readouterr().err
+    assert "backup-job crashed: KeyError" in capsys.readouterr().err
 
 
 def test_a_clean_job_records_success_and_no_failure(server, monkeypatch):
@@ -85,7 +100,8 @@ def test_a_clean_job_records_success_and_no_failure(server, monkeypatch):
     monkeypatch.setattr(server_job, "run_ssh", client_job(env, tmp_path, {"rc": 0, "rows": rows}))
     assert cli.main(["job", "dpi"]) == 0
     ledger = [json.loads(line) for line in (tmp_path / "state/ledger/dpi.jsonl").read_text().splitlines()]
-    assert [e["event"] for e in ledger] == ["snapshot"] and ledger[0]["trusted"]
+    assert [e["event"] for e in ledger] == ["snapshot"] and ledger[0]["trusted"] and ledger[0]["admitted"]
+    assert ledger[0]["server_rows"] == rows
     assert metric(tmp_path / "metrics", "rempart_backup_last_run_success") == 1
     assert metric(tmp_path / "metrics", "rempart_program_last_run_success") == 1
 

@@ -12,7 +12,7 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[2] / "roles/backup_server/files/rempart_backup_server")
 )
 
-from trust import newest_trusted, resolve
+from rempart_backup_server.trust import newest_trusted, resolve
 
 DAY = 86400.0
 T0 = 1_796_000_000.0  # 2026-11-30

@@ -14,7 +14,7 @@ from rempart_host import program
 from rempart_host.privileges import drop_privileges
 
 import rempart_backup_server
-from rempart_backup_server.admin import admin_status, init_missing, restore_all, run_restic
+from rempart_backup_server.admin import admin_status, init_missing, print_trusted, restore_all, run_restic
 from rempart_backup_server.check import check
 from rempart_backup_server.config import (
     EXIT_ANOMALY,
@@ -51,7 +51,13 @@ def parser() -> argparse.ArgumentParser:
     every = sub.add_parser("restore-all", help="restore every (or the named) dataset(s) at once into TARGET")
     every.add_argument("target")
     every.add_argument("datasets", nargs="*", help="default: every dataset of this server")
-    every.add_argument("--snapshot", default="latest")
+    every.add_argument("--snapshot", default=None,
+                       help="a snapshot id (or 8+ hex prefix), or an ISO 8601 time: the newest trusted snapshot "
+                            "arrived by then (default: the newest trusted; never latest)")  # fmt: skip
+    trusted = sub.add_parser(
+        "trusted", help="print the newest trusted snapshot of a dataset (exit 1 if none)"
+    )
+    trusted.add_argument("dataset")
     every.add_argument("--jobs", type=int, default=3, help="datasets restored at the same time (default 3)")
     run = sub.add_parser("restic", help="run restic on a dataset's repository (restore, snapshots, ...)")
     run.add_argument("dataset")
@@ -88,6 +94,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_restic(config, args.dataset, args.args)  # replaces this process
     if args.action != "restore-all" and os.geteuid() == 0:
         drop_privileges(config["user"])
+    if args.action == "trusted":
+        dataset_config(config, args.dataset)
+        return print_trusted(config, args.dataset)  # a question, not an action: no ledger entry
     dataset = getattr(args, "dataset", None)
     if dataset is not None:
         dataset_config(config, dataset)  # an unknown dataset: refused before any ledger or metric is written

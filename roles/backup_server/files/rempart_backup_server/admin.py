@@ -19,13 +19,17 @@ from rempart_backup_server.config import (
     EXIT_FAILED,
     EXIT_OK,
     RESTIC,
+    admission,
     dataset_config,
+    dataset_lock,
+    key_hint,
     restic,
     restic_env,
     state,
 )
 from rempart_backup_server.holds import hold_of
-from rempart_backup_server.job import read_status
+from rempart_backup_server.job import read_status, record_quarantine
+from rempart_backup_server.trust import newest_trusted, resolve
 
 # restic commands the admin may run as root (restore keeps file owners); every other one runs as the service user
 READ_ONLY_COMMANDS = {
@@ -76,7 +80,11 @@ def init_missing(config: dict[str, Any], names: Sequence[str], jobs: int) -> int
     ]
 
     def one(name: str) -> tuple[str, subprocess.CompletedProcess[str]]:
-        return name, restic(config, name).run("init", check=False)
+        result = restic(config, name).run("init", check=False)
+        if result.returncode == 0:
+            with admission(config, name) as gate:  # its key is the allowlist's first
+                gate.record_current("init")
+        return name, result
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(one, missing))
@@ -89,19 +97,30 @@ def init_missing(config: dict[str, Any], names: Sequence[str], jobs: int) -> int
     return EXIT_FAILED if failed else EXIT_OK
 
 
-def restore_all(config: dict[str, Any], target: str, names: Sequence[str], snapshot: str, jobs: int) -> int:
+def restore_all(
+    config: dict[str, Any], target: str, names: Sequence[str], snapshot: str | None, jobs: int
+) -> int:
     """Restore several datasets side by side into TARGET (each under its own paths), `jobs` at a time: after a
     disaster the establishment needs everything back, and one restic restore leaves a core idle while it waits
-    for the disk. Each restore holds restic's shared lock (a prune waits). One JSON line per dataset on stdout."""
+    for the disk. Each restore holds restic's shared lock (a prune waits). One JSON line per dataset on stdout.
+
+    Never `latest` (whatever a client wrote last): each dataset's newest TRUSTED snapshot (trust.py), or the
+    one ``snapshot`` designates (an id, or a time: the newest trusted snapshot arrived by then)."""
     chosen = chosen_datasets(config, names)
 
     def one(name: str) -> dict[str, Any]:
         env = {**restic_env(config, name), "RESTIC_CACHE_DIR": ADMIN_CACHE_DIR}
         started = time.monotonic()
-        runner = Restic(config.get("restic", RESTIC), env, options=local_connections(config))
-        result = runner.run("restore", snapshot, "--target", target, "--quiet", check=False)
+        try:
+            chosen_id = resolve(config, name, snapshot)
+        except LookupError as refused:
+            return {"dataset": name, "rc": 1, "seconds": 0.0, "snapshot": None, "error": str(refused)}
+        runner = Restic(
+            config.get("restic", RESTIC), env, options=[*local_connections(config), *key_hint(config, name)]
+        )
+        result = runner.run("restore", chosen_id, "--target", target, "--quiet", check=False)
         return {"dataset": name, "rc": result.returncode, "seconds": round(time.monotonic() - started, 2),
-                "error": result.stderr.strip()[-400:]}  # fmt: skip
+                "snapshot": chosen_id, "error": result.stderr.strip()[-400:]}  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         results = list(pool.map(one, chosen))
@@ -114,12 +133,30 @@ def restore_all(config: dict[str, Any], target: str, names: Sequence[str], snaps
 
 
 def run_restic(config: dict[str, Any], name: str, args: Sequence[str]) -> int:
-    """restic on a dataset's repository for the admin (replaces this process): read-only commands as root,
-    anything that writes as the service user, so that the repository keeps one owner."""
+    """restic on a dataset's repository for the admin, with the server's key: read-only commands as root
+    (replaces this process); anything that writes (key rotation, repair...) as the service user, so that the
+    repository keeps one owner, under the dataset lock, after admission swept what no job brought, and the
+    result joins admission's record (a key the admin adds joins the allowlist)."""
     extra = [a for a in args if a != "--"]
     env = {**os.environ, **restic_env(config, name), "RESTIC_CACHE_DIR": ADMIN_CACHE_DIR}
-    if os.geteuid() == 0 and (extra[:1] or [""])[0] not in READ_ONLY_COMMANDS:
+    argv = ["restic", *local_connections(config), *key_hint(config, name), *extra]
+    if (extra[:1] or [""])[0] in READ_ONLY_COMMANDS:
+        os.execve(config.get("restic", RESTIC), argv, env)
+    if os.geteuid() == 0:
         drop_privileges(config["user"])
-        env["RESTIC_CACHE_DIR"] = str(state(config, "cache"))
-    os.execve(config.get("restic", RESTIC), ["restic", *local_connections(config), *extra], env)
-    return EXIT_FAILED
+    env["RESTIC_CACHE_DIR"] = str(state(config, "cache"))
+    with dataset_lock(config, name), admission(config, name) as gate:
+        record_quarantine(config, name, gate.sweep(), time.time())
+        rc = subprocess.run(argv, executable=config.get("restic", RESTIC), env=env, check=False).returncode
+        gate.record_current(f"admin: restic {' '.join(extra[:2])}")
+    return rc
+
+
+def print_trusted(config: dict[str, Any], name: str) -> int:
+    """`rempart-backup-admin trusted DATASET`: the id every restore, drill and copy uses (exit 1: none)."""
+    found = newest_trusted(config, name)
+    if found is None:
+        log(f"rempart: {name} has no trusted snapshot", 4)
+        return EXIT_FAILED
+    print(found)
+    return EXIT_OK

@@ -116,6 +116,18 @@ def _folder_entries(repo: Path, folder: str) -> Iterator[tuple[str, bool]]:
             yield relative, is_dir
 
 
+def known_key(db: Path, repo: Path) -> str | None:
+    """The server's key of a repository, for ``--key-hint`` (None before the first record: restic searches)."""
+    if not db.exists():
+        return None
+    with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as connection:
+        try:
+            allowed = sorted(row[0] for row in connection.execute("SELECT id FROM keys"))
+        except sqlite3.OperationalError:
+            return None
+    return next((key for key in allowed if (repo / "keys" / key).is_file()), None)
+
+
 def pack_digest(path: Path) -> str:
     sha = hashlib.sha256()
     with path.open("rb") as handle:
@@ -143,6 +155,12 @@ class Admission:
 
     def close(self) -> None:
         self.db.close()
+
+    def __enter__(self) -> Admission:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ the record
 

@@ -121,7 +121,48 @@ def evaluate_anomaly(
         limit = float(thresholds["volume_factor"]) * median_bytes + float(thresholds["volume_floor_bytes"])
         if current["added_bytes"] > limit:
             reasons.append(f"volume: {current['added_bytes']} bytes added (median {median_bytes:.0f})")
-    return reasons + shrink_reasons(current, history[-int(thresholds["history"]) :], thresholds)
+    recent = history[-int(thresholds["history"]) :]
+    return (
+        reasons
+        + shrink_reasons(current, recent, thresholds)
+        + damage_reasons(current, usable, kind, thresholds)
+    )
+
+
+def damage_reasons(
+    current: dict[str, Any], usable: Sequence[dict[str, Any]], kind: str, thresholds: dict[str, Any]
+) -> list[str]:
+    """Damage the volume rules cannot see (issue 15, item 7):
+
+    - a small files dataset (fewer than ``min_files`` files, the one-file degraded-mode binder) whose existing
+      files were rewritten in place (``rewritten_ratio``: files modified / files of the previous snapshot);
+    - database tables whose rows changed in place or disappeared (``rows_changed``: table -> share of the
+      previous dump's sampled rows absent from this one, measured by the server on the dump it admitted):
+      in-place encryption keeps every row count.
+
+    Each fires at or above its threshold AND above 3x its median over the recent trusted jobs, so a table (or
+    a file) that is rewritten every day as a matter of course does not.
+    """
+    reasons: list[str] = []
+    ratio = float(thresholds["changed_ratio"])
+    rewritten = current.get("rewritten_ratio")
+    small = int(current.get("files") or 0) < int(thresholds.get("min_files", 10))
+    if kind == "files" and small and rewritten is not None and current.get("changed_files", 0) > 0:
+        median = statistics.median([h.get("rewritten_ratio") or 0.0 for h in usable]) if usable else 0.0
+        if rewritten >= ratio and rewritten > 3 * median:
+            reasons.append(f"small-dataset-rewritten: {current['changed_files']} of its {current['files']} "
+                           f"file(s) rewritten in place ({rewritten:.0%}, median {median:.0%})")  # fmt: skip
+    limit = float(thresholds.get("rows_changed_ratio", 0.5))
+    damaged = []
+    for table, share in sorted((current.get("rows_changed") or {}).items()):
+        past = [float((h.get("rows_changed") or {}).get(table, 0.0)) for h in usable]
+        median = statistics.median(past) if past else 0.0
+        if share >= limit and share > 3 * median:
+            damaged.append(f"{table} {share:.0%} (median {median:.0%})")
+    if damaged:
+        reasons.append(f"rows-changed: rows changed in place or deleted since the previous dump: "
+                       f"{', '.join(damaged[:5])}{', ...' if len(damaged) > 5 else ''}")  # fmt: skip
+    return reasons
 
 
 def shrink_reasons(
@@ -157,8 +198,8 @@ def shrink_reasons(
 
 
 def table_changes(rows: dict[str, int] | None, previous: dict[str, int] | None) -> dict[str, Any]:
-    """Rows and tables of a database dump (counted by the client while it streamed), and the tables of the
-    previous trusted dump that this one lacks. Empty for files datasets."""
+    """Rows and tables of a database dump (counted by the server in the dump it admitted), and the tables of
+    the previous trusted dump that this one lacks. Empty for files datasets."""
     if rows is None:
         return {}
     changes: dict[str, Any] = {"rows": sum(rows.values()), "tables": len(rows)}

@@ -15,6 +15,8 @@ from rempart_host.ledger import Ledger
 from rempart_host.metrics import write_metrics
 from rempart_host.restic import Restic
 
+from rempart_backup_server.admission import Admission, known_key
+
 CONFIG = Path(os.environ.get("REMPART_BACKUP_SERVER_CONFIG", "/etc/rempart/backup-server.json"))
 EXIT_OK, EXIT_FAILED, EXIT_ANOMALY, EXIT_USAGE = 0, 1, 2, 64
 RESTIC = "/usr/bin/restic"
@@ -58,9 +60,31 @@ def restic_env(config: dict[str, Any], name: str) -> dict[str, str]:
     }
 
 
+def repository(config: dict[str, Any], name: str) -> Path:
+    return Path(config["repos_dir"]) / name
+
+
+def admission_db(config: dict[str, Any], name: str) -> Path:
+    return state(config, "admission", f"{name}.sqlite")
+
+
+def key_hint(config: dict[str, Any], name: str) -> list[str]:
+    """``--key-hint`` of the server's own key: a key file a client planted never stops restic's key search."""
+    key = known_key(admission_db(config, name), repository(config, name))
+    return ["--key-hint", key] if key else []
+
+
 def restic(config: dict[str, Any], name: str) -> Restic:
-    """restic on a dataset's local repository, as the service user (its password, its cache)."""
-    return Restic(config.get("restic", RESTIC), restic_env(config, name))
+    """restic on a dataset's local repository, as the service user (its password, its cache, its key)."""
+    return Restic(config.get("restic", RESTIC), restic_env(config, name), options=key_hint(config, name))
+
+
+def admission(config: dict[str, Any], name: str) -> Admission:
+    """The server's record of a dataset's repository (admission.py); the caller holds the dataset lock."""
+    runner = Restic(config.get("restic", RESTIC), restic_env(config, name))
+    return Admission(
+        repository(config, name), admission_db(config, name), state(config, "quarantine", name), runner
+    )
 
 
 def snapshots(config: dict[str, Any], name: str) -> list[dict[str, Any]]:

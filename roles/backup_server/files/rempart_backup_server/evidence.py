@@ -138,13 +138,26 @@ def file_digests(restic: Restic, snapshot: str, paths: Sequence[str], scratch: P
     try:
         includes = [arg for p in paths for arg in ("--include", _pattern(p))]
         restic.run("restore", "--no-lock", snapshot, "--target", str(scratch), *includes, check=False)
-        return {path: _digest(scratch / path.lstrip("/")) for path in paths}
+        return {path: _digest(scratch, path.lstrip("/")) for path in paths}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _digest(path: Path) -> str | None:
+def _digest(scratch: Path, relative: str) -> str | None:
+    """sha256 of a restored regular file. The server restores as its service user: it owns what it restored,
+    and makes it readable whatever mode the snapshot recorded (0000 files, 0000 folders)."""
+    path, folder = scratch / relative, scratch
+    if ".." in Path(relative).parts:
+        return None
     try:
+        for part in Path(relative).parts[:-1]:
+            folder = folder / part
+            if not stat.S_ISDIR(os.lstat(folder).st_mode):
+                return None
+            folder.chmod(0o700)
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return None
+        path.chmod(0o600)
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
     except OSError:
         return None

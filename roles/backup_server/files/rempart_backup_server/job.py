@@ -16,8 +16,8 @@ from typing import Any
 
 from rempart_host.files import write_atomic
 from rempart_host.journal import log
-from rempart_host.restic import parse_time
 
+from rempart_backup_server.admission import Expected, Verdict, client_word
 from rempart_backup_server.anomaly import (
     diff_stats,
     entropy_share,
@@ -29,16 +29,23 @@ from rempart_backup_server.config import (
     EXIT_ANOMALY,
     EXIT_FAILED,
     EXIT_OK,
+    admission,
     alert,
     dataset_config,
     dataset_lock,
     ledger,
     publish_metrics,
-    remove_stale_locks,
-    repository_ids,
+    restic,
     secrets_of,
     snapshots,
     state,
+)
+from rempart_backup_server.evidence import (
+    changed_shares,
+    choose_files,
+    digest_mismatches,
+    dump_evidence,
+    file_digests,
 )
 from rempart_backup_server.holds import set_hold, write_hold_metric
 
@@ -163,12 +170,32 @@ def job(config: dict[str, Any], name: str) -> int:
         raise
 
 
+def expected_paths(dataset: dict[str, Any]) -> list[str]:
+    """What the job's snapshot must say it holds: the dataset's paths, or the dump the client streams."""
+    return list(dataset["paths"]) if dataset["kind"] == "files" else [f"/{dataset['database']}.sql"]
+
+
+def record_quarantine(config: dict[str, Any], name: str, verdict: Verdict, started: float) -> None:
+    """What admission moved out: a ledger entry, a journal line; an attack also holds the dataset and alerts."""
+    if not verdict.rejected:
+        return
+    ledger(config, name).append([verdict.ledger_entry(started)])
+    whys = "; ".join(f"{r.path}: {r.why}" for r in verdict.rejected[:5])
+    more = f" (and {len(verdict.rejected) - 5} more)" if len(verdict.rejected) > 5 else ""
+    log(f"rempart: QUARANTINE on {name}: {len(verdict.rejected)} entr(ies) moved out of the repository to "
+        f"{verdict.quarantine}: {whys}{more}", 2 if verdict.attack else 4)  # fmt: skip
+    if verdict.attack:
+        set_hold(config, name, verdict.reasons(), by="admission")
+        alert(config, name, verdict.reasons())
+
+
 def _pull(
     config: dict[str, Any], name: str, dataset: dict[str, Any], status: dict[str, Any], started: float
 ) -> int:
-    with dataset_lock(config, name):
-        remove_stale_locks(config, name)  # of an aborted job
-        before = repository_ids(config, name, "snapshots")
+    with dataset_lock(config, name), admission(config, name) as gate:
+        record_quarantine(
+            config, name, gate.sweep(), started
+        )  # what appeared while no job of this dataset ran
         secrets = secrets_of(config, name)
         credentials = {
             "repository_password": secrets["repository_password"],
@@ -176,81 +203,144 @@ def _pull(
             "http_password": secrets["http_password"],
             "ca_pem": Path(config["ca_cert"]).read_text(encoding="utf-8"),
         }
-        rc, manifest, why, client = run_ssh(config, name, credentials)
+        rc, raw_manifest, why, raw_summary = run_ssh(config, name, credentials)
         arrived = time.time()
+        client, manifest, word_problems = client_word(raw_summary, raw_manifest)
+        skew = float(config["anomaly"]["time_skew_seconds"])
+        expected = Expected(dataset["host"], expected_paths(dataset), started, arrived, skew)
+        verdict = gate.judge(expected, job_ok=rc == 0)  # before anything reads what the client wrote
+        record_quarantine(config, name, verdict, started)
         after = snapshots(config, name)
-        new = [s for s in after if s["id"] not in before]
-        status.update(last_run=arrived, duration=arrived - started)
+        new = [s for s in after if s["id"] == verdict.snapshot]
+        status.update(
+            last_run=arrived, duration=arrived - started, admission_seconds=round(verdict.seconds, 2)
+        )
         if rc != 0 or not new:
             status.update(last_ok=0, failures=status.get("failures", 0) + 1)
             _finish(config, name, status)
-            problem = why if rc != 0 else "the client reported success but no snapshot arrived"
+            problem = why if rc != 0 else "no snapshot of this job was admitted"
             log(f"rempart: backup of {name} from {dataset['host']} FAILED (rc={rc}): {problem}", 3)
             ledger(config, name).append([{"event": "job-failed", "at": arrived, "rc": rc, "why": problem,
+                                          "quarantine": verdict.reasons(),
                                           "partial_snapshots": [s["id"] for s in new]}])  # fmt: skip
             alert(config, name, [f"job-failed: {problem}"])
             return EXIT_FAILED
-        skew = float(config["anomaly"]["time_skew_seconds"])
-        problems = trust_problems(new, dataset, started, arrived, skew)
-        trusted = not problems
-        entries = ledger(config, name).read()
-        history = [
-            e["stats"]
-            for e in entries
-            if e.get("event") == "snapshot" and e.get("trusted") and e.get("stats")
-        ]
-        previous = next((e["id"] for e in reversed(entries) if e.get("event") == "snapshot" and e.get("trusted")
-                         and e["id"] in {s["id"] for s in after}), None)  # fmt: skip
-        newest = max(new, key=lambda s: parse_time(s["time"]))
-        stats = diff_stats(config, name, previous, newest)
-        total = int((newest.get("summary") or {}).get("total_files_processed", 0)) or 1
-        previous_total = (history[-1].get("files") if history else None) or total
-        current = {
-            "first": stats["first"],
-            "files": total,
-            "added_bytes": stats["added_bytes"],
-            "processed_bytes": int((newest.get("summary") or {}).get("total_bytes_processed", 0)),
-            "changed_ratio": (stats["added_files"] + stats["changed_files"]) / total,
-            "touched_files": stats["added_files"] + stats["changed_files"],
-            "removed_files": stats["removed_files"],
-            "removed_ratio": stats["removed_files"] / max(previous_total, 1),
-            "entropy_share": entropy_share(config, name, newest["id"], stats["touched"]),
-            **table_changes(client.get("rows"), _previous_rows(entries)),
-        }
-        reasons = problems + evaluate_anomaly(current, history, dataset["kind"], config["anomaly"])
-        manifest_file = None
-        if manifest:
-            lines = "".join(f"{m['sha256']}  {m['path']}\n" for m in manifest)
-            manifest_file = state(config, "manifests", name, f"{newest['id']}.sha256")
-            write_atomic(manifest_file, lines, 0o640)
-        arrivals = [
-            {"event": "snapshot", "id": s["id"], "arrived": arrived, "job_started": started, "claimed": s["time"],
-             "trusted": trusted, "problems": problems, "anomaly": reasons,
-             "stats": current if s is newest and trusted else None,
-             "manifest": str(manifest_file) if manifest_file and s is newest else None,
-             "client": {k: client.get(k) for k in ("restic", "cpu_seconds", "max_rss_kib", "rows")} if s is newest else None}
-            for s in new
-        ]  # fmt: skip
-        ledger(config, name).append(arrivals)
-        status.update(
-            last_ok=1,
-            last_success=arrived,
-            failures=0,
-            files=total,
-            added_bytes=current["added_bytes"],
-            processed_bytes=current["processed_bytes"],
-            changed_ratio=current["changed_ratio"],
-            entropy_share=current["entropy_share"],
-            anomaly=1 if reasons else 0,
-            untrusted=len({s["id"] for s in after} - trusted_ids(ledger(config, name).read())),
-        )
-        if reasons:
-            set_hold(config, name, reasons, by="anomaly-check", snapshot=newest["id"])
-            alert(config, name, reasons)
-        _finish(config, name, status)
-        log(f"rempart: backup of {name}: snapshot {newest['id'][:8]} arrived ({len(new)} new, "
-            f"{current['added_bytes']} bytes added, {arrived - started:.1f} s)")  # fmt: skip
-        return EXIT_ANOMALY if reasons else EXIT_OK
+        return _record_arrival(config, name, dataset, status, started, arrived, new[0], client, manifest,
+                               word_problems + verdict.reasons() + trust_problems(new, dataset, started, arrived, skew))  # fmt: skip
+
+
+def _record_arrival(
+    config: dict[str, Any], name: str, dataset: dict[str, Any], status: dict[str, Any], started: float,
+    arrived: float, newest: dict[str, Any], client: dict[str, Any], manifest: list[dict[str, Any]],
+    problems: list[str],
+) -> int:  # fmt: skip
+    """The admitted snapshot: the server's own measures of it, the anomaly rules, the ledger entry."""
+    trusted = not problems
+    entries = ledger(config, name).read()
+    history = [
+        e["stats"] for e in entries if e.get("event") == "snapshot" and e.get("trusted") and e.get("stats")
+    ]
+    present = {s["id"] for s in snapshots(config, name)}
+    previous = next((e["id"] for e in reversed(entries) if e.get("event") == "snapshot" and e.get("trusted")
+                     and e["id"] in present), None)  # fmt: skip
+    stats = diff_stats(config, name, previous, newest)
+    total = int((newest.get("summary") or {}).get("total_files_processed", 0)) or 1
+    previous_total = (history[-1].get("files") if history else None) or total
+    measured = measure(config, name, dataset, newest["id"], stats["touched"], manifest)
+    current = {
+        "first": stats["first"],
+        "files": total,
+        "added_bytes": stats["added_bytes"],
+        "processed_bytes": int((newest.get("summary") or {}).get("total_bytes_processed", 0)),
+        "changed_ratio": (stats["added_files"] + stats["changed_files"]) / total,
+        "touched_files": stats["added_files"] + stats["changed_files"],
+        "changed_files": stats["changed_files"],
+        "rewritten_ratio": stats["changed_files"] / max(previous_total, 1),
+        "removed_files": stats["removed_files"],
+        "removed_ratio": stats["removed_files"] / max(previous_total, 1),
+        "entropy_share": entropy_share(config, name, newest["id"], stats["touched"]),
+        "rows_changed": measured["rows_changed"],
+        **table_changes(measured["server_rows"], _previous_rows(entries)),
+    }
+    reasons = (
+        problems
+        + measured["problems"]
+        + evaluate_anomaly(current, history, dataset["kind"], config["anomaly"])
+    )
+    trusted = trusted and not measured["problems"]
+    manifest_file = None
+    if manifest:
+        lines = "".join(f"{m['sha256']}  {m['path']}\n" for m in manifest)
+        manifest_file = state(config, "manifests", name, f"{newest['id']}.sha256")
+        write_atomic(manifest_file, lines, 0o640)
+    ledger(config, name).append([
+        {"event": "snapshot", "id": newest["id"], "arrived": arrived, "job_started": started,
+         "claimed": newest["time"], "admitted": True, "trusted": trusted, "problems": problems, "anomaly": reasons,
+         "stats": current if trusted else None, "manifest": str(manifest_file) if manifest_file else None,
+         "server_rows": measured["server_rows"], "server_digests": measured["server_digests"],
+         "client": {k: client.get(k) for k in ("restic", "cpu_seconds", "max_rss_kib", "rows")}}
+    ])  # fmt: skip
+    status.update(
+        last_ok=1,
+        last_success=arrived,
+        failures=0,
+        files=total,
+        added_bytes=current["added_bytes"],
+        processed_bytes=current["processed_bytes"],
+        changed_ratio=current["changed_ratio"],
+        entropy_share=current["entropy_share"],
+        anomaly=1 if reasons else 0,
+        untrusted=len(present - trusted_ids(ledger(config, name).read())),
+    )
+    if reasons:
+        set_hold(config, name, reasons, by="anomaly-check", snapshot=newest["id"])
+        alert(config, name, reasons)
+    _finish(config, name, status)
+    log(f"rempart: backup of {name}: snapshot {newest['id'][:8]} admitted ({current['added_bytes']} bytes added, "
+        f"{arrived - started:.1f} s, admission {status.get('admission_seconds', 0)} s, "
+        f"server measures {measured['seconds']} s)")  # fmt: skip
+    return EXIT_ANOMALY if reasons else EXIT_OK
+
+
+def measure(
+    config: dict[str, Any], name: str, dataset: dict[str, Any], snapshot: str, touched: Sequence[str],
+    manifest: Sequence[dict[str, Any]],
+) -> dict[str, Any]:  # fmt: skip
+    """What the server measures itself in the admitted snapshot (evidence.py): rows per table and row changes
+    of a dump, digests of sampled added/changed files; and where the client's word disagrees."""
+    began = time.monotonic()
+    thresholds, runner = config["anomaly"], restic(config, name)
+    claimed = {m["path"]: m for m in manifest}
+    result: dict[str, Any] = {
+        "server_rows": None,
+        "server_digests": None,
+        "rows_changed": None,
+        "problems": [],
+    }
+    if dataset["kind"] == "files":
+        chosen = choose_files(touched, {p: m["size"] for p, m in claimed.items()},
+                              int(thresholds.get("digest_samples", 16)),
+                              int(thresholds.get("digest_budget_bytes", 256 << 20)))  # fmt: skip
+        digests = file_digests(runner, snapshot, chosen, state(config, "scratch", name))
+        result["server_digests"] = digests
+        wrong = digest_mismatches(digests, {p: m["sha256"] for p, m in claimed.items()})
+        if wrong:
+            result["problems"].append(f"manifest-mismatch: {len(wrong)} of {len(digests)} sampled files differ "
+                                      f"from the client's manifest ({wrong[0]})")  # fmt: skip
+    else:
+        path = expected_paths(dataset)[0]
+        dump = dump_evidence(runner, snapshot, path)
+        result["server_rows"] = dump["rows"]
+        if path in claimed and claimed[path]["sha256"] != dump["sha256"]:
+            result["problems"].append("dump-mismatch: the dump's sha256 differs from the client's")
+        sample_file = state(config, "rowsample", f"{name}.json")
+        if sample_file.exists():
+            previous = json.loads(sample_file.read_text(encoding="utf-8"))
+            result["rows_changed"] = changed_shares(previous, dump["sample"],
+                                                    int(thresholds.get("rows_changed_min_rows", 100)))  # fmt: skip
+        write_atomic(sample_file, json.dumps(dump["sample"]), 0o640)
+    result["seconds"] = round(time.monotonic() - began, 2)
+    return result
 
 
 def _finish(config: dict[str, Any], name: str, status: dict[str, Any]) -> None:
@@ -259,10 +349,12 @@ def _finish(config: dict[str, Any], name: str, status: dict[str, Any]) -> None:
 
 
 def _previous_rows(entries: Sequence[dict[str, Any]]) -> dict[str, int] | None:
-    """Rows per table of the last trusted database dump (None for files datasets or before the first)."""
+    """Rows per table of the last trusted database dump, as the server counted them (None for files datasets
+    or before the first)."""
     for entry in reversed(entries):
         if entry.get("event") == "snapshot" and entry.get("trusted") and entry.get("stats"):
-            return (entry.get("client") or {}).get("rows")
+            rows = entry.get("server_rows")
+            return rows if isinstance(rows, dict) else None
     return None
 
 

@@ -11,6 +11,7 @@ from rempart_host.journal import log
 
 from rempart_backup_server.config import (
     EXIT_OK,
+    admission,
     dataset_config,
     dataset_lock,
     ledger,
@@ -20,7 +21,7 @@ from rempart_backup_server.config import (
     snapshots,
 )
 from rempart_backup_server.holds import hold_of
-from rempart_backup_server.job import trusted_ids
+from rempart_backup_server.job import record_quarantine, trusted_ids
 
 
 def select_keep(entries: Sequence[tuple[str, float]], policy: dict[str, int]) -> set[str]:
@@ -75,12 +76,20 @@ def retention(config: dict[str, Any], name: str) -> int:
         forget = plan_forget(entries, present, config["retention"])
         remove_stale_locks(config, name)
         if forget:
-            restic(config, name).run("forget", *forget)
-            left = {s["id"] for s in snapshots(config, name)}
-            if left & set(forget):  # exit codes are not trusted: check what is left
-                raise RuntimeError(f"forget left {len(left & set(forget))} snapshot(s) in place")
-            ledger(config, name).append([{"event": "forgotten", "at": time.time(), "ids": forget}])
-            restic(config, name).run("prune", "--max-unused", str(config.get("prune_max_unused", "5%")))
+            with admission(config, name) as gate:
+                # what appeared since the last job is judged first: prune then rewrites the record
+                record_quarantine(config, name, gate.sweep(), time.time())
+                restic(config, name).run("forget", *forget)
+                left = {s["id"] for s in snapshots(config, name)}
+                if left & set(forget):  # exit codes are not trusted: check what is left
+                    raise RuntimeError(f"forget left {len(left & set(forget))} snapshot(s) in place")
+                ledger(config, name).append([{"event": "forgotten", "at": time.time(), "ids": forget}])
+                try:
+                    restic(config, name).run(
+                        "prune", "--max-unused", str(config.get("prune_max_unused", "5%"))
+                    )
+                finally:  # the server's own writes (new index files, repacked packs) join the record
+                    gate.record_current("retention: forget + prune")
             present = left
         metrics["rempart_retention_forgotten"] = ("snapshots forgotten by the last run", len(forget))
         metrics["rempart_snapshots"] = ("snapshots in the repository", len(present))
