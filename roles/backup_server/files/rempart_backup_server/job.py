@@ -235,7 +235,6 @@ def _record_arrival(
     problems: list[str],
 ) -> int:  # fmt: skip
     """The admitted snapshot: the server's own measures of it, the anomaly rules, the ledger entry."""
-    trusted = not problems
     entries = ledger(config, name).read()
     history = [
         e["stats"] for e in entries if e.get("event") == "snapshot" and e.get("trusted") and e.get("stats")
@@ -262,12 +261,9 @@ def _record_arrival(
         "rows_changed": measured["rows_changed"],
         **table_changes(measured["server_rows"], _previous_rows(entries)),
     }
-    reasons = (
-        problems
-        + measured["problems"]
-        + evaluate_anomaly(current, history, dataset["kind"], config["anomaly"])
-    )
-    trusted = trusted and not measured["problems"]
+    problems = problems + measured["problems"]
+    trusted = not problems
+    reasons = problems + evaluate_anomaly(current, history, dataset["kind"], config["anomaly"])
     manifest_file = None
     if manifest:
         lines = "".join(f"{m['sha256']}  {m['path']}\n" for m in manifest)
