@@ -61,6 +61,7 @@ class Rejected:
 @dataclass
 class Verdict:
     snapshot: str | None = None  # the one admitted snapshot of the job
+    record: dict[str, Any] = field(default_factory=dict)  # its restic JSON (time, host, paths, summary)
     admitted: list[str] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     quarantine: Path | None = None
@@ -260,8 +261,11 @@ class Admission:
                 snapshots.append(name)
             else:
                 verdict.rejected.append(Rejected(path, "unexpected-entry: not part of a restic repository"))
-        packs = self._genuine_packs(packs, verdict)
-        listed, blobs = self._judge_indexes(indexes, set(packs), verdict)
+        with ThreadPoolExecutor(max_workers=4) as pool:  # pack hashing beside restic's index decryption
+            hashed = pool.submit(self._genuine_packs, packs, verdict)
+            loaded = list(pool.map(self._load_index, indexes))
+            packs = hashed.result()
+        listed, blobs = self._judge_indexes(loaded, set(packs), verdict)
         for pack, path in sorted(packs.items()):
             if pack in listed:
                 verdict.admitted.append(path)
@@ -278,36 +282,30 @@ class Admission:
 
     def _genuine_packs(self, packs: dict[str, str], verdict: Verdict) -> dict[str, str]:
         """A pack's name is the sha256 of its bytes (what restic check --read-data verifies)."""
-        if not self.verify_packs or not packs:
+        if not self.verify_packs:
             return packs
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            digests = dict(
-                zip(packs, pool.map(lambda p: pack_digest(self.repo / packs[p]), packs), strict=True)
-            )
         genuine = {}
         for pack, path in packs.items():
-            if digests[pack] == pack:
+            if pack_digest(self.repo / path) == pack:
                 genuine[pack] = path
             else:
                 verdict.rejected.append(Rejected(path, "pack-mismatch: its bytes do not hash to its name"))
         return genuine
 
+    def _load_index(self, name: str) -> tuple[str, Any]:
+        """An index file decrypted by restic and parsed, or why it could not be."""
+        result = self.restic.run("cat", "index", name, "--no-cache", "--no-lock", check=False)
+        if result.returncode != 0:
+            return name, f"index-unreadable: {result.stderr.strip()[-200:]}"
+        try:
+            return name, json.loads(result.stdout)
+        except ValueError:
+            return name, "index-unreadable: not JSON"
+
     def _judge_indexes(
-        self, names: Sequence[str], arrived: set[str], verdict: Verdict
+        self, loaded: Sequence[tuple[str, Any]], arrived: set[str], verdict: Verdict
     ) -> tuple[set[str], dict[str, None]]:
         """Admitted new index files: the packs they list and their blob ids (insertion-ordered)."""
-
-        def load(name: str) -> tuple[str, Any]:
-            result = self.restic.run("cat", "index", name, "--no-cache", "--no-lock", check=False)
-            if result.returncode != 0:
-                return name, f"index-unreadable: {result.stderr.strip()[-200:]}"
-            try:
-                return name, json.loads(result.stdout)
-            except ValueError:
-                return name, "index-unreadable: not JSON"
-
-        with ThreadPoolExecutor(max_workers=4) as pool:
-            loaded = list(pool.map(load, names))
         listed: set[str] = set()
         blobs: dict[str, None] = {}
         for name, index in loaded:
@@ -348,35 +346,45 @@ class Admission:
     def _judge_snapshots(self, names: Sequence[str], expected: Expected, verdict: Verdict) -> None:
         if not names:
             return
-        result = self.restic.run("snapshots", "--json", "--no-cache", "--no-lock", *names, check=False)
-        try:
-            loaded = {s["id"]: s for s in json.loads(result.stdout or "[]")}
-        except ValueError:
-            loaded = {}
-        matching, problems = [], {}
-        for name in names:
-            snapshot = loaded.get(name)
-            problem = (
-                "snapshot-unreadable" if snapshot is None else self._snapshot_problem(snapshot, expected)
-            )
-            if problem:
-                problems[name] = problem
-            else:
-                matching.append(name)
-        if len(matching) > 1:
-            problems.update({n: f"several-snapshots: {len(matching)} match this one job" for n in matching})
-            matching = []
-        for name in matching:
-            walk = self.restic.run("stats", "--mode", "raw-data", "--json", "--no-cache", "--no-lock", name,
-                                   check=False)  # fmt: skip
-            if walk.returncode != 0:
-                problems[name] = (
-                    f"snapshot-incomplete: its tree does not resolve ({walk.stderr.strip()[-200:]})"
+        walk_args = ("stats", "--mode", "raw-data", "--json", "--no-cache", "--no-lock")
+        with ThreadPoolExecutor(max_workers=2) as pool:  # the usual single snapshot: both restic runs at once
+            walks = {
+                n: pool.submit(self.restic.run, *walk_args, n, check=False)
+                for n in names[:1]
+                if len(names) == 1
+            }
+            result = self.restic.run("snapshots", "--json", "--no-cache", "--no-lock", *names, check=False)
+            try:
+                loaded = {s["id"]: s for s in json.loads(result.stdout or "[]")}
+            except ValueError:
+                loaded = {}
+            matching, problems = [], {}
+            for name in names:
+                snapshot = loaded.get(name)
+                problem = (
+                    "snapshot-unreadable" if snapshot is None else self._snapshot_problem(snapshot, expected)
                 )
-            else:
-                verdict.snapshot = name
-                verdict.admitted.append(f"snapshots/{name}")
-                self._record([f"snapshots/{name}"], {})
+                if problem:
+                    problems[name] = problem
+                else:
+                    matching.append(name)
+            if len(matching) > 1:
+                problems.update(
+                    {n: f"several-snapshots: {len(matching)} match this one job" for n in matching}
+                )
+                matching = []
+            for name in matching:
+                walk = (
+                    walks.get(name) or pool.submit(self.restic.run, *walk_args, name, check=False)
+                ).result()
+                if walk.returncode != 0:
+                    problems[name] = (
+                        f"snapshot-incomplete: its tree does not resolve ({walk.stderr.strip()[-200:]})"
+                    )
+                else:
+                    verdict.snapshot, verdict.record = name, loaded[name]
+                    verdict.admitted.append(f"snapshots/{name}")
+                    self._record([f"snapshots/{name}"], {})
         for name, why in sorted(problems.items()):
             verdict.rejected.append(Rejected(f"snapshots/{name}", why))
 

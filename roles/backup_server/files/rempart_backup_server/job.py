@@ -35,9 +35,9 @@ from rempart_backup_server.config import (
     dataset_lock,
     ledger,
     publish_metrics,
+    repository_ids,
     restic,
     secrets_of,
-    snapshots,
     state,
 )
 from rempart_backup_server.evidence import (
@@ -210,8 +210,7 @@ def _pull(
         expected = Expected(dataset["host"], expected_paths(dataset), started, arrived, skew)
         verdict = gate.judge(expected, job_ok=rc == 0)  # before anything reads what the client wrote
         record_quarantine(config, name, verdict, started)
-        after = snapshots(config, name)
-        new = [s for s in after if s["id"] == verdict.snapshot]
+        new = [verdict.record] if verdict.snapshot else []
         status.update(
             last_run=arrived, duration=arrived - started, admission_seconds=round(verdict.seconds, 2)
         )
@@ -239,7 +238,7 @@ def _record_arrival(
     history = [
         e["stats"] for e in entries if e.get("event") == "snapshot" and e.get("trusted") and e.get("stats")
     ]
-    present = {s["id"] for s in snapshots(config, name)}
+    present = repository_ids(config, name, "snapshots")  # no restic start: each costs a key derivation
     previous = next((e["id"] for e in reversed(entries) if e.get("event") == "snapshot" and e.get("trusted")
                      and e["id"] in present), None)  # fmt: skip
     stats = diff_stats(config, name, previous, newest)
