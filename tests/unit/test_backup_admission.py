@@ -267,3 +267,18 @@ def test_the_clients_word_is_type_checked_never_trusted_to_have_a_shape():
     assert [p.split(":")[1].split()[0] for p in problems] == ["cpu_seconds", "rows", "1"]
     assert client_word({"rows": {"public.t": 3}}, [])[0] == {"rows": {"public.t": 3}}
     assert client_word(["not", "a", "dict"], [])[2] == ["client-summary-malformed: not an object"]
+
+
+def test_record_follows_a_repository_an_admin_put_back(repo: Repo):
+    """A repository restored from an older copy lacks index files the record admitted: the sweep rebuilds the
+    blob record, so that the blobs the next job uploads again are not taken for a re-indexing attack."""
+    copy = repo.tmp / "older"
+    shutil.copytree(repo.path, copy)
+    (repo.source / "doc-5.txt").write_text("only in the lost index\n" * 50)
+    repo.backup()
+    assert repo.judge().rejected == []
+    shutil.rmtree(repo.path)
+    shutil.copytree(copy, repo.path)
+    assert repo.admission.sweep().rejected == []
+    repo.backup()
+    assert repo.judge().rejected == []

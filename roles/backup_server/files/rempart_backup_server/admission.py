@@ -221,13 +221,17 @@ class Admission:
         if not self.initialised:
             self.record_current("first seen by admission (trust on first use)")
             return verdict
-        known = self.known()
-        for path, _ in sorted(repository_entries(self.repo).items()):
+        known, present = self.known(), repository_entries(self.repo)
+        for path in sorted(present):
             if path not in known:
                 stale = path.startswith("locks/")
                 verdict.rejected.append(Rejected(path, "stale-lock" if stale else "outside-job: appeared "
                                                  "while no job of this dataset ran", attack=not stale))  # fmt: skip
         self._move(verdict)
+        if any(p.startswith("index/") and p not in present for p in known):
+            # index files the record admitted are gone (an admin put a copy of the repository back): the blob
+            # record follows what is left, or a blob re-uploaded later would look re-indexed
+            self.record_current("admitted index files are gone: record rebuilt")
         verdict.seconds = time.monotonic() - started
         return verdict
 
