@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "shared"))  # refus
 SERVER, DB, FILES = "mb-backup-01", "mb-dpi-db-01", "mb-files-01"
 NETWORK = "rempart-molecule-backup"
 METRICS = "/var/lib/prometheus/node-exporter"
-PORTS = {"dpi-postgresql": 18100, "partages": 18101, "imagerie": 18102}
+PORTS = {"dpi-postgresql": 18100, "partages": 18101, "imagerie": 18102, "classeur-degrade": 18103}
 
 
 class Lab:

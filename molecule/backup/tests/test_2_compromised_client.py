@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import time
 
-from conftest import PORTS
+import pytest
+from conftest import FILES, PORTS
 
 FORGER = r"""#!/bin/sh
 # Attacker's wrapper: the real backup, then 50 snapshots dated decades in the past and in the future.
@@ -114,7 +115,7 @@ def test_encryption_like_rewrite_triggers_anomaly_and_prune_hold(lab):
     assert lab.metric("rempart_prune_hold", "partages") == 0
 
 
-def test_forged_time_snapshots_never_make_retention_drop_a_real_one(lab):
+def test_forged_time_snapshots_are_quarantined_and_never_reach_retention(lab):
     real = {e["id"] for e in lab.ledger("partages") if e.get("event") == "snapshot" and e["trusted"]}
     assert real
     lab.files.check_output("cp -a /usr/bin/restic /usr/bin/restic.real")
@@ -122,24 +123,203 @@ def test_forged_time_snapshots_never_make_retention_drop_a_real_one(lab):
     try:
         before = lab.ids("partages")
         started = time.time()
-        assert lab.job("partages") == 2  # 51 snapshots in one job: untrusted, anomaly, prune hold
+        assert lab.job("partages") == 2  # 51 snapshots in one job: 50 quarantined, hold, alert
     finally:
         lab.files.check_output("mv /usr/bin/restic.real /usr/bin/restic")
-    planted = lab.ids("partages") - before
-    assert len(planted) == 51, (
-        f"expected 51 new snapshots, got {len(planted)} in {time.time() - started:.0f} s"
-    )
-    claimed = sorted(s["time"][:4] for s in lab.snapshots("partages") if s["id"] in planted)
-    assert claimed[0] < "2000" and claimed[-1] > "2050"
+    arrived = lab.ids("partages") - before
+    assert len(arrived) == 1, f"{len(arrived)} new snapshots left in the repository"
+    quarantine = last_quarantine(lab, "partages", started)
+    planted = [f for f in quarantine["files"] if f.startswith("snapshots/")]
+    assert len(planted) == 50, f"{len(planted)} quarantined in {time.time() - started:.0f} s"
+    assert all(": snapshot-" in why for why in quarantine["why"] if why.startswith("snapshots/"))
     hold = lab.server.file("/var/lib/rempart/holds/partages.json").content_string
-    assert "unexpected-snapshots" in hold and "forged-time" in hold
-    # even once an admin lifts the hold, retention judges by arrival and counts trusted snapshots only
+    assert "quarantine: snapshot-" in hold
+    # the job's own snapshot is admitted, not trusted (its job carried an attack); retention never counts it
+    entry = [e for e in lab.ledger("partages") if e.get("event") == "snapshot"][-1]
+    assert entry["id"] in arrived and entry["admitted"] and not entry["trusted"]
     lab.server.check_output("rempart-backup-admin clear-hold partages --by test --reason 'forensics done'")
     assert lab.server.run("systemctl start rempart-retention@partages.service").rc == 0
-    left = lab.ids("partages")
-    assert real <= left, "retention dropped a real snapshot"
-    assert planted <= left  # untrusted snapshots are never forgotten automatically (kept for forensics)
-    assert lab.metric("rempart_snapshots_untrusted", "partages") >= 51
+    assert real <= lab.ids("partages"), "retention dropped a real snapshot"
     # and the next honest job is trusted again
     assert lab.job("partages") == 0
-    assert lab.ledger("partages")[-1]["trusted"]
+    assert [e for e in lab.ledger("partages") if e.get("event") == "snapshot"][-1]["trusted"]
+
+
+# --------------------------------------------------------------------------- issue 15: attacks through the job
+
+ATTACK = r"""#!/usr/bin/python3
+# Attacker's tool on a root-compromised client, run by its restic wrapper inside the job, with the job's own
+# credentials (environment): it writes into its own append-only repository what restic never would.
+import base64, hashlib, json, os, ssl, subprocess, sys, urllib.request
+
+base = os.environ["RESTIC_REPOSITORY"].removeprefix("rest:").rstrip("/")
+context = ssl.create_default_context(cafile=os.environ["RESTIC_CACERT"])
+user = f"{os.environ['RESTIC_REST_USERNAME']}:{os.environ['RESTIC_REST_PASSWORD']}"
+auth = {"Authorization": "Basic " + base64.b64encode(user.encode()).decode()}
+
+
+def request(method, path, data=None, headers=None):
+    sent = urllib.request.Request(f"{base}/{path}", data=data, method=method, headers={**auth, **(headers or {})})
+    with urllib.request.urlopen(sent, context=context, timeout=30) as answer:
+        return answer.status, answer.read()
+
+
+def restic(*args, data=None):
+    try:
+        subprocess.run(["/usr/bin/restic.real", *args], input=data, capture_output=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+attack, host = sys.argv[1], sys.argv[2]
+if attack == "garbage-index":
+    data = os.urandom(300)
+    print(request("POST", f"index/{hashlib.sha256(data).hexdigest()}", data)[0], file=sys.stderr)
+elif attack == "malformed-key":  # a name that sorts before the real key's: restic's key search meets it first
+    listing = request("GET", "keys/", headers={"Accept": "application/vnd.x.restic.rest.v2"})[1]
+    first, n = min(k["name"] for k in json.loads(listing)), 0
+    while hashlib.sha256(json.dumps({"not": "a key", "n": n}).encode()).hexdigest() >= first:
+        n += 1
+    data = json.dumps({"not": "a key", "n": n}).encode()
+    print(request("POST", f"keys/{hashlib.sha256(data).hexdigest()}", data)[0], file=sys.stderr)
+elif attack == "planted-2099":
+    restic("backup", "--stdin", "--stdin-filename", "planted", "--host", host, "--tag", "rempart",
+           "--time", "2099-01-01 00:00:00", data=b"planted\n")
+elif attack == "sub-repository":
+    print(request("POST", "x/?create=true", b"")[0], file=sys.stderr)
+elif attack == "forged-index":  # a well-formed, encrypted index listing every pack and blob again
+    restic("repair", "index")
+"""
+WRAPPER = """#!/bin/sh
+/usr/bin/restic.real "$@"; rc=$?
+[ "$1" = backup ] && python3 /usr/local/sbin/rempart-attack {attack} {host} >&2
+exit $rc
+"""
+ATTACKS = {  # attack -> what admission names it
+    "garbage-index": "index-unreadable",
+    "malformed-key": "foreign-key",
+    "planted-2099": "snapshot-forged-time",
+    "sub-repository": "unexpected-entry",
+    "forged-index": "index-",
+}
+
+
+def last_quarantine(lab, dataset: str, since: float) -> dict:
+    entries = [e for e in lab.ledger(dataset) if e.get("event") == "quarantine" and e["at"] >= since]
+    assert entries, f"no quarantine entry in the ledger of {dataset}"
+    return entries[-1]
+
+
+def trusted(lab, dataset: str) -> str:
+    return lab.server.check_output(f"rempart-backup-admin trusted {dataset}").strip()
+
+
+@pytest.mark.parametrize("attack", ATTACKS)
+def test_attack_through_the_clients_own_job_is_quarantined_then_a_clean_job_succeeds(lab, attack):
+    lab.files.check_output(
+        f"cat > /usr/local/sbin/rempart-attack <<'EOF'\n{ATTACK}EOF\nchmod 0700 /usr/local/sbin/rempart-attack"
+    )
+    good = trusted(lab, "partages")
+    lab.files.check_output(f"echo '{attack}' >> /srv/partages/services/urgences/doc-2.txt")
+    lab.files.check_output("cp -a /usr/bin/restic /usr/bin/restic.real")
+    wrapper = WRAPPER.format(attack=attack, host=FILES)
+    lab.files.check_output(f"cat > /usr/bin/restic <<'EOF'\n{wrapper}EOF\nchmod 0755 /usr/bin/restic")
+    started = time.time()
+    try:
+        status = lab.job("partages")
+    finally:
+        lab.files.check_output("mv /usr/bin/restic.real /usr/bin/restic")
+    journal = lab.server.run("journalctl -n 80 --no-pager").stdout
+    assert status == 2, journal
+    quarantine = last_quarantine(lab, "partages", started)
+    assert any(f": {ATTACKS[attack]}" in why for why in quarantine["why"]), quarantine["why"]
+    for moved in quarantine["files"]:  # moved out of the repository, kept for forensics
+        assert lab.server.file(f"{quarantine['folder']}/{moved}").exists
+        assert not lab.server.file(f"/srv/rempart/repos/partages/{moved}").exists
+    assert "QUARANTINE on partages" in journal and "rempart-alert" in journal  # journal line + alert hook
+    assert "quarantine: " in lab.server.file("/var/lib/rempart/holds/partages.json").content_string
+    assert lab.metric("rempart_prune_hold", "partages") == 1
+    assert trusted(lab, "partages") == good  # the attack job's snapshot is never the one restores use
+    check = lab.server.run("rempart-backup-admin restic partages check --no-lock")
+    assert check.rc == 0, check.stdout + check.stderr  # the repository is sound for every reader
+    lab.server.check_output(
+        f"rempart-backup-admin clear-hold partages --by test --reason '{attack} contained'"
+    )
+    assert lab.job("partages") == 0, lab.server.run("journalctl -u rempart-backup@partages -n 30").stdout
+    assert trusted(lab, "partages") not in (good, "")
+
+
+def test_summary_with_rows_as_a_list_is_refused_loudly_and_the_next_job_succeeds(lab):
+    program = lab.db.check_output("grep -rl 'hash-pipe' /usr/local/lib/rempart | head -1").strip()
+    assert lab.job("dpi-postgresql") in (0, 2)
+    lab.server.run("rempart-backup-admin clear-hold dpi-postgresql --by test --reason baseline")
+    good = trusted(lab, "dpi-postgresql")
+    lab.db.check_output(
+        f'cp -a {program} /root/client.bak && sed -i \'s/"rows": dumped.get("rows")/"rows": [1, 2]/\' {program}'
+    )
+    try:
+        assert '"rows": [1, 2]' in lab.db.file(program).content_string
+        status = lab.job("dpi-postgresql")
+    finally:
+        lab.db.check_output(f"cp -a /root/client.bak {program}")
+    assert status == 2  # no traceback: the snapshot is stored, untrusted, the dataset held
+    entry = [e for e in lab.ledger("dpi-postgresql") if e.get("event") == "snapshot"][-1]
+    assert not entry["trusted"] and any("rows is a list" in p for p in entry["problems"])
+    assert entry["server_rows"] and sum(entry["server_rows"].values()) > 0  # counted by the server itself
+    assert lab.metric("rempart_backup_last_run_success", "dpi-postgresql") == 1
+    assert "rempart-alert" in lab.server.run("journalctl -n 80 --no-pager").stdout
+    assert trusted(lab, "dpi-postgresql") == good
+    lab.server.check_output(
+        "rempart-backup-admin clear-hold dpi-postgresql --by test --reason 'client repaired'"
+    )
+    assert lab.job("dpi-postgresql") == 0
+    assert trusted(lab, "dpi-postgresql") != good
+
+
+def test_one_file_dataset_rewritten_whole_is_an_anomaly_and_restores_from_before(lab):
+    original = lab.files.check_output("sha256sum /srv/classeur/classeur.enc").split()[0]
+    assert lab.job("classeur-degrade") == 0
+    good = trusted(lab, "classeur-degrade")
+    lab.files.check_output("cp -a /srv/classeur/classeur.enc /root/classeur.orig")
+    lab.files.check_output("head -c 200000 /dev/urandom > /srv/classeur/classeur.enc")  # changed_ratio 1.0
+    assert lab.job("classeur-degrade") == 2
+    entry = [e for e in lab.ledger("classeur-degrade") if e.get("event") == "snapshot"][-1]
+    assert any(r.startswith("small-dataset-rewritten") for r in entry["anomaly"]), entry["anomaly"]
+    assert trusted(lab, "classeur-degrade") == good
+    lab.server.check_output(
+        "rm -rf /tmp/ra-classeur && rempart-backup-admin restore-all /tmp/ra-classeur classeur-degrade"
+    )
+    assert (
+        lab.server.check_output("sha256sum /tmp/ra-classeur/srv/classeur/classeur.enc").split()[0] == original
+    )
+    lab.files.check_output("cp -a /root/classeur.orig /srv/classeur/classeur.enc")  # put back from the backup
+    lab.server.check_output(
+        "rempart-backup-admin clear-hold classeur-degrade --by test --reason 'binder restored'"
+    )
+    assert lab.job("classeur-degrade") == 0
+
+
+def test_restore_all_restores_the_last_trusted_state_with_nothing_lost(lab):
+    lab.server.check_output(
+        "rm -rf /tmp/ra && rempart-backup-admin restore-all /tmp/ra partages dpi-postgresql"
+    )
+    # files: every file of the trusted snapshot's manifest, byte for byte
+    entry = next(
+        e for e in lab.ledger("partages") if e.get("id") == trusted(lab, "partages") and e.get("manifest")
+    )
+    manifest = lab.server.file(entry["manifest"]).content_string
+    expected = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in manifest.splitlines()}
+    out = lab.server.check_output(
+        "cd /tmp/ra && find srv -type f -exec sha256sum {} + | sed 's#  srv#  /srv#'"
+    )
+    restored = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in out.splitlines()}
+    assert restored == expected and len(expected) >= 100
+    assert "forged-" not in out and "planted" not in out
+    # database: the rows the server counted in the trusted dump, table by table
+    entry = next(e for e in lab.ledger("dpi-postgresql") if e.get("id") == trusted(lab, "dpi-postgresql"))
+    counts = lab.db.check_output(
+        "runuser -u postgres -- psql -qtA -d dpi -c \"SELECT (SELECT count(*) FROM patients) || ',' || "
+        '(SELECT count(*) FROM sejours)"'
+    )
+    assert f"{entry['server_rows']['public.patients']},{entry['server_rows']['public.sejours']}" == counts
+    assert lab.server.file("/tmp/ra/dpi.sql").size > 100_000
