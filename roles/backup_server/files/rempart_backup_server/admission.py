@@ -218,6 +218,8 @@ class Admission:
         legitimate writer did) is moved out. Stale locks of an aborted job are moved too, without alarm."""
         started = time.monotonic()
         verdict = Verdict()
+        if not (self.repo / "config").is_file():
+            return verdict  # no repository yet: `init` records it
         if not self.initialised:
             self.record_current("first seen by admission (trust on first use)")
             return verdict
