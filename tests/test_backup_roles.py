@@ -227,6 +227,12 @@ def two_repositories(tmp_path):
         subprocess.run(["restic", "init", "-q"], env=env, check=True, capture_output=True)
         subprocess.run(["restic", "backup", "-q", str(source)], env=env, check=True, capture_output=True)
         sources[name] = source
+        snapshot = json.loads(subprocess.run(["restic", "snapshots", "--json"], env=env, check=True,
+                                             capture_output=True, text=True).stdout)[0]["id"]  # fmt: skip
+        ledger = tmp_path / "state" / "ledger" / f"{name}.jsonl"
+        ledger.parent.mkdir(parents=True, exist_ok=True)
+        ledger.write_text(json.dumps({"event": "snapshot", "id": snapshot, "arrived": time.time(), "admitted": True,
+                                      "trusted": True, "anomaly": []}) + "\n")  # fmt: skip
     return config, sources
 
 
@@ -237,20 +243,35 @@ def _tree(root: Path) -> dict[str, bytes]:
 def test_restore_all_restores_every_dataset_byte_identical(two_repositories, tmp_path, capsys):
     config, sources = two_repositories
     target = tmp_path / "restored"
-    assert admin.restore_all(config, str(target), [], "latest", jobs=2) == server_config.EXIT_OK
+    trusted = {name: json.loads(Path(config["state_dir"], "ledger", f"{name}.jsonl").read_text())["id"]
+               for name in sources}  # fmt: skip
+    # a newer snapshot the server never admitted (planted by a client): `latest`, never restored by default
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "ransom.txt").write_text("pay\n")
+    env = server_config.restic_env(config, "dpi")
+    subprocess.run(["restic", "backup", "-q", str(planted)], env=env, check=True, capture_output=True)
+    assert admin.restore_all(config, str(target), [], None, jobs=2) == server_config.EXIT_OK
     for source in sources.values():
         assert _tree(target / source.relative_to("/")) == _tree(source)
+    assert not (target / planted.relative_to("/")).exists()
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert sorted((p["dataset"], p["rc"]) for p in printed) == [("dpi", 0), ("partages", 0)]
+    assert sorted((p["dataset"], p["rc"], p["snapshot"]) for p in printed) == [
+        ("dpi", 0, trusted["dpi"]), ("partages", 0, trusted["partages"])]  # fmt: skip
 
 
 def test_restore_all_fails_loudly_when_one_dataset_fails(two_repositories, tmp_path, capsys):
     config, _ = two_repositories
     Path(config["secrets_dir"], "dpi.json").write_text('{"repository_password": "wrong"}')
-    assert admin.restore_all(config, str(tmp_path / "r"), [], "latest", jobs=2) == server_config.EXIT_FAILED
+    assert admin.restore_all(config, str(tmp_path / "r"), [], None, jobs=2) == server_config.EXIT_FAILED
     assert "FAILED: dpi" in capsys.readouterr().err
     with pytest.raises(SystemExit, match="unknown dataset 'imagerie'"):
-        admin.restore_all(config, str(tmp_path / "r"), ["imagerie"], "latest", jobs=1)
+        admin.restore_all(config, str(tmp_path / "r"), ["imagerie"], None, jobs=1)
+    assert (
+        admin.restore_all(config, str(tmp_path / "r"), ["partages"], "latest", jobs=1)
+        == server_config.EXIT_FAILED
+    )
+    assert "'latest' is what a client wrote last" in capsys.readouterr().out
 
 
 def test_timer_files_one_per_dataset_and_flow_with_its_schedule():
