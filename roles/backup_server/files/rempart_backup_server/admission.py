@@ -396,16 +396,16 @@ class Admission:
 
     @staticmethod
     def _snapshot_problem(snapshot: dict[str, Any], expected: Expected) -> str:
-        if snapshot.get("hostname") != expected.host:
-            return f"snapshot-wrong-host: claims host {snapshot.get('hostname')!r}"
-        if sorted(snapshot.get("paths") or []) != sorted(expected.paths):
-            return f"snapshot-wrong-paths: claims {snapshot.get('paths')}"
         try:
             claimed = parse_time(str(snapshot.get("time")))
         except ValueError:
             return "snapshot-malformed: unreadable time"
         if not expected.started - expected.skew <= claimed <= expected.arrived + expected.skew:
             return f"snapshot-forged-time: claims {snapshot.get('time')}, outside the job"
+        if snapshot.get("hostname") != expected.host:
+            return f"snapshot-wrong-host: claims host {snapshot.get('hostname')!r}"
+        if sorted(snapshot.get("paths") or []) != sorted(expected.paths):
+            return f"snapshot-wrong-paths: claims {snapshot.get('paths')}"
         return ""
 
     # ------------------------------------------------------------------ effects
