@@ -3,6 +3,7 @@ it has a ledger) and a non-zero exit status (the unit fails: OnFailure= raises t
 
 from __future__ import annotations
 
+import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -13,6 +14,12 @@ from rempart_host.ledger import Ledger
 from rempart_host.metrics import write_metrics
 
 EXIT_FAILED = 1
+RUNNER = Path(__file__).resolve().parent.parent / "rempart_run.py"  # the entry script beside the library
+
+
+def command(target: str, *args: str) -> list[str]:
+    """The argv that runs a Rempart program (module name or program file path) as the units do (python3 -I)."""
+    return [sys.executable, "-I", str(RUNNER), target, *args]
 
 
 def _exit_code(code: object) -> tuple[int, str]:
