@@ -390,3 +390,19 @@ def test_dataset_secrets_and_repository_password_read_the_role_s_file(tmp_path):
 def test_read_json_reads_a_configuration(tmp_path):
     (tmp_path / "c.json").write_text('{"a": [1]}')
     assert files.read_json(tmp_path / "c.json") == {"a": [1]}
+
+
+def test_program_run_records_a_sigterm_as_a_termination(tmp_path):
+    import signal
+
+    book = ledger.Ledger(tmp_path / "l.jsonl")
+
+    def stopped() -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert program.run(stopped, program="p", metrics_dir=tmp_path, ledger=book) == 143
+    assert book.read()[0]["error"] == "exit status 143 (terminated: the unit was stopped or timed out)"
+    assert signal.getsignal(signal.SIGTERM) == before
