@@ -76,7 +76,7 @@ def run(
         log(f"rempart: {program} crashed: {error} | {' | '.join(line.strip() for line in lines[-6:])}", ERR)
     finally:
         if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     finished = time.time()
     if code != 0:
         why = error or f"exit status {code}"
