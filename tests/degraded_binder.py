@@ -17,6 +17,9 @@ from types import ModuleType
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / "roles" / "degraded_export" / "files"
 EXPORT = FILES / "rempart_degraded_export.py"
+RUNNER = (
+    ROOT / "roles" / "program_library" / "files" / "rempart_run.py"
+)  # as the unit runs it: rempart_host importable
 
 
 def _module(name: str, path: Path) -> ModuleType:
@@ -83,7 +86,7 @@ def render(tmp: Path, patients: int = 200, seed: int = 7, now: dt.datetime | Non
     }))  # fmt: skip
     started = time.monotonic()
     subprocess.run(
-        [sys.executable, str(EXPORT), "--config", str(config), "--views", str(data), "--no-sign"],
+        [sys.executable, str(RUNNER), str(EXPORT), "--config", str(config), "--views", str(data), "--no-sign"],
         check=True, capture_output=True, text=True,
     )  # fmt: skip
     elapsed = time.monotonic() - started

@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from rempart_host.dumps import CopyRows
 
 from rempart.results import Drill, RansomwareDrill, RedButton, load_results
 
@@ -30,7 +31,6 @@ def load(name: str, path: Path) -> ModuleType:
 
 
 drill_program = load("rempart_restore_drill", PROJECT / "roles/restore_drill/files/rempart_restore_drill.py")
-client_program = load("rempart_backup_client", PROJECT / "roles/backup_client/files/rempart_backup_client.py")
 ransomware = load("rempart_ransomware", PROJECT / "playbooks/files/rempart_ransomware.py")
 
 DUMP = (
@@ -45,7 +45,7 @@ ROWS = {"public.patients": 500, 'public."Table vide"': 0, "public.sejours": 2000
 
 @pytest.mark.parametrize("size", [1, 3, 64, 4096, 1 << 20])
 def test_row_counter_of_the_client_and_the_drill_agree_whatever_the_chunking(size: int) -> None:
-    for counter_class in (client_program.CopyRows, drill_program.CopyRows):
+    for counter_class in (CopyRows, drill_program.CopyRows):  # the library's (backup client) and the drill's
         counter = counter_class()
         for start in range(0, len(DUMP), size):
             counter.feed(DUMP[start : start + size])

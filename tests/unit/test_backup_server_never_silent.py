@@ -111,3 +111,15 @@ def test_an_unknown_dataset_is_refused_before_any_record(server, capsys):
     with pytest.raises(SystemExit, match="unknown dataset 'x'"):
         cli.main(["job", "x"])
     assert not (tmp_path / "state" / "ledger").exists()
+
+
+def test_a_damaged_status_file_is_a_failed_job_not_a_silent_one(server, monkeypatch):
+    _, env, tmp_path = server
+    monkeypatch.setattr(server_job, "run_ssh", client_job(env, tmp_path, {"rc": 0, "rows": {"public.t": 1}}))
+    status = tmp_path / "state/status/dpi.json"
+    status.parent.mkdir(parents=True)
+    status.write_text("{not json")
+    assert cli.main(["job", "dpi"]) == 1
+    assert metric(tmp_path / "metrics", "rempart_backup_last_run_success") == 0
+    assert json.loads(status.read_text())["last_ok"] == 0  # rewritten, readable again
+    assert cli.main(["job", "dpi"]) == 0

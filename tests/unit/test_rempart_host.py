@@ -316,10 +316,23 @@ def test_rempart_run_finds_the_library_under_python_isolated_mode(tmp_path):
     assert (tmp_path / "rempart_unit_failure_a_service.prom").exists()
 
 
-def test_rempart_run_refuses_a_module_that_is_not_rempart_s():
-    result = subprocess.run([sys.executable, "-I", str(LIBRARY / "rempart_run.py"), "os"], capture_output=True,
+@pytest.mark.parametrize("target", ["os", "/usr/lib/python3/os.py", "rempart_x/../os", ""])
+def test_rempart_run_refuses_what_is_not_a_rempart_program(target):
+    result = subprocess.run([sys.executable, "-I", str(LIBRARY / "rempart_run.py"), target], capture_output=True,
                             text=True, check=False)  # fmt: skip
     assert result.returncode == 64 and "usage" in result.stderr
+
+
+def test_rempart_run_runs_a_program_file_by_path_with_the_library_importable(tmp_path):
+    script = tmp_path / "rempart_probe.py"
+    script.write_text(
+        "import sys\nfrom rempart_host.journal import log\nlog(__file__ + ' ' + ' '.join(sys.argv))\n"
+        "raise SystemExit(3)\n"
+    )
+    result = subprocess.run([sys.executable, "-I", str(LIBRARY / "rempart_run.py"), str(script), "a", "b"],
+                            capture_output=True, text=True, check=False)  # fmt: skip
+    assert result.returncode == 3
+    assert result.stderr == f"<6>{script} {script} a b\n"
 
 
 # --------------------------------------------------------------------------- the role's filter
@@ -344,3 +357,52 @@ def test_program_run_explains_the_program_s_own_exit_statuses(tmp_path):
     book = ledger.Ledger(tmp_path / "l.jsonl")
     assert program.run(lambda: 2, program="p", metrics_dir=None, ledger=book, meanings={2: "anomaly"}) == 2
     assert book.read()[0]["error"] == "exit status 2 (anomaly)"
+
+
+def test_write_prefixed_and_read_prefixed_round_trip_one_program_s_file(tmp_path):
+    target = tmp_path / "rempart_degraded_station.prom"
+    assert metrics.read_prefixed(target, "rempart_degraded_station_") == {}
+    metrics.write_prefixed(target, "rempart_degraded_station_", {"fetch_success": 1, "stale": 0}, "station")
+    text = target.read_text()
+    assert "# HELP rempart_degraded_station_fetch_success station: fetch success\n" in text
+    assert "\nrempart_degraded_station_stale 0\n" in text
+    assert metrics.read_prefixed(target, "rempart_degraded_station_") == {"fetch_success": 1.0, "stale": 0.0}
+
+
+def test_program_command_runs_a_program_the_way_the_units_do():
+    argv = program.command("rempart_host.failure", "x.service")
+    assert argv[:3] == [sys.executable, "-I", str(LIBRARY / "rempart_run.py")] and argv[3:] == [
+        "rempart_host.failure",
+        "x.service",
+    ]
+
+
+def test_dataset_secrets_and_repository_password_read_the_role_s_file(tmp_path):
+    from rempart_host import secrets
+
+    (tmp_path / "dpi.json").write_text('{"repository_password": "r", "http_password": "h"}')
+    assert secrets.dataset_secrets(tmp_path, "dpi") == {"repository_password": "r", "http_password": "h"}
+    assert secrets.repository_password(tmp_path, "dpi") == "r"
+    with pytest.raises(FileNotFoundError):
+        secrets.repository_password(tmp_path, "missing")
+
+
+def test_read_json_reads_a_configuration(tmp_path):
+    (tmp_path / "c.json").write_text('{"a": [1]}')
+    assert files.read_json(tmp_path / "c.json") == {"a": [1]}
+
+
+def test_program_run_records_a_sigterm_as_a_termination(tmp_path):
+    import signal
+
+    book = ledger.Ledger(tmp_path / "l.jsonl")
+
+    def stopped() -> int:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)
+        return 0
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert program.run(stopped, program="p", metrics_dir=tmp_path, ledger=book) == 143
+    assert book.read()[0]["error"] == "exit status 143 (terminated: the unit was stopped or timed out)"
+    assert signal.getsignal(signal.SIGTERM) == before

@@ -134,7 +134,10 @@ class Vm:
 
     def metric(self, name: str, labels: str = "") -> float:
         text = self.check(f"cat {METRICS}")
-        match = re.search(rf"^{name}{{{re.escape(labels)}}} (\S+)$", text, re.MULTILINE)
+        braces = (
+            rf"{{{re.escape(labels)}}}" if labels else r"(?:\{\})?"
+        )  # rempart_host writes `name 0` unlabelled
+        match = re.search(rf"^{name}{braces} (\S+)$", text, re.MULTILINE)
         assert match, f"metric {name}{{{labels}}} not in {text}"
         return float(match.group(1))
 

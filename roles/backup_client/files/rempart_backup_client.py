@@ -3,7 +3,9 @@
 
 Installed by the Ansible role ``backup_client`` as /usr/local/lib/rempart/rempart_backup_client.py; started
 only through the forced command of the backup server's key (rempart-backup-ssh -> sudo rempart-backup-run ->
-systemd-run, niced, CPU-capped and sandboxed). Standard library only (python3 of Debian 12).
+systemd-run, niced, CPU-capped and sandboxed), as ``python3 -I /usr/local/lib/rempart/python/rempart_run.py
+/usr/local/lib/rempart/rempart_backup_client.py job DATASET`` (the library rempart_host: role program_library).
+Standard library only (python3 of Debian 12).
 
   job DATASET                 reads one JSON line of credentials on stdin (nothing is stored on the client),
                               runs restic into the append-only repository through the server's tunnel,
@@ -29,6 +31,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from rempart_host import program
+from rempart_host.dumps import CopyRows
+from rempart_host.files import write_atomic
+from rempart_host.journal import log
+
 CONFIG = Path(os.environ.get("REMPART_BACKUP_CLIENT_CONFIG", "/etc/rempart/backup-client.json"))
 CHUNK = 1 << 20
 
@@ -36,46 +43,6 @@ CHUNK = 1 << 20
 def emit(record: dict[str, Any]) -> None:
     sys.stdout.write(json.dumps(record, sort_keys=True) + "\n")
     sys.stdout.flush()
-
-
-def log(message: str, priority: int = 6) -> None:
-    print(f"<{priority}>{message}", file=sys.stderr, flush=True)
-
-
-class CopyRows:
-    """Rows per table of a plain pg_dump stream (its COPY ... FROM stdin; blocks), counted while it streams:
-    the count recorded at backup time that the restore drill compares with the scratch database."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, int] = {}
-        self.table: str | None = None
-        self.carry = b""
-
-    def feed(self, chunk: bytes) -> None:
-        data = self.carry + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self.carry = data
-            return
-        self.carry = data[cut + 1 :]
-        text, pos = b"\n" + data[: cut + 1], 0
-        while pos < len(text) - 1:
-            if self.table is not None:
-                end = text.find(b"\n\\.\n", pos)
-                self.rows[self.table] += text.count(b"\n", pos + 1, len(text) if end < 0 else end + 1)
-                if end < 0:
-                    return
-                self.table, pos = None, end + 3
-                continue
-            start = text.find(b"\nCOPY ", pos)
-            if start < 0:
-                return
-            pos = text.index(b"\n", start + 1)
-            header = text[start + 1 : pos]
-            if header.endswith(b" FROM stdin;"):
-                name = header[5:].split(b" (", 1)[0].removesuffix(b" FROM stdin;")
-                self.table = name.decode("utf-8", "replace")
-                self.rows.setdefault(self.table, 0)
 
 
 def hash_pipe(out: str, command: Sequence[str]) -> int:
@@ -143,9 +110,7 @@ class Manifest(threading.Thread):
                     self.entries.append(
                         {"type": "manifest", "path": path, "sha256": digest, "size": info.st_size}
                     )
-        tmp = self.cache.with_suffix(".tmp")
-        tmp.write_text(json.dumps(current), encoding="utf-8")
-        tmp.replace(self.cache)
+        write_atomic(self.cache, json.dumps(current), 0o600)
 
 
 def dump_command(dataset: dict[str, Any]) -> list[str]:
@@ -206,7 +171,7 @@ def job(name: str) -> int:
     else:
         dump_hash.unlink(missing_ok=True)
         args += ["--stdin-from-command", "--stdin-filename", f"{dataset['database']}.sql", "--",
-                 sys.executable, os.path.abspath(__file__), "hash-pipe", str(dump_hash), "--",
+                 *program.command(os.path.abspath(__file__), "hash-pipe", str(dump_hash), "--"),
                  *dump_command(dataset)]  # fmt: skip
     process = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     assert process.stdout is not None

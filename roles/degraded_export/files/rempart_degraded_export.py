@@ -5,7 +5,8 @@ SHA-256 manifest signed with the establishment's Ed25519 key, publish it as a ne
 outbox, keep the last N generations, and write Prometheus textfile metrics.
 
 Exit status is non-zero on any failure (the systemd unit then fails, the journal has the reason, and
-rempart_degraded_export_success is 0).
+rempart_degraded_export_success is 0). Runs with the library rempart_host (role program_library):
+``python3 -I /usr/local/lib/rempart/python/rempart_run.py /usr/local/lib/rempart-degraded/rempart_degraded_export.py``.
 
     rempart_degraded_export.py --config /etc/rempart/degraded-export.json
     rempart_degraded_export.py --config CONF --views views.json --out DIR --no-sign   # render only
@@ -19,12 +20,15 @@ import hashlib
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from rempart_host import program
+from rempart_host.journal import ERR, log
+from rempart_host.metrics import read_prefixed, write_prefixed
 
 HERE = Path(__file__).resolve().parent
 BINDER_FILES = ("index.html", "binder.json")
@@ -32,10 +36,6 @@ MANIFEST = "MANIFEST.sha256"
 SIGNATURE = "MANIFEST.sha256.sig"
 FORMAT = 1
 DATE_KEYS = {"date", "date_naissance", "date_entree", "date_sortie", "date_resultat", "debut", "fin"}
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 def fetch_views(config: dict[str, Any]) -> tuple[dt.datetime, dict[str, list[dict[str, Any]]]]:
@@ -201,34 +201,14 @@ def publish(outbox: Path, staging: Path, generation: str, keep: int) -> Path:
     return final
 
 
-def write_metrics(path: Path | None, values: dict[str, float]) -> None:
-    if path is None:
-        return
-    lines = []
-    for name, value in values.items():
-        lines.append(f"# TYPE rempart_degraded_export_{name} gauge\nrempart_degraded_export_{name} {value}\n")
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text("".join(lines), encoding="utf-8")
-    temporary.chmod(0o644)
-    temporary.rename(path)
-
-
-def previous_metrics(path: Path | None) -> dict[str, float]:
-    values: dict[str, float] = {}
-    if path is None or not path.exists():
-        return values
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.startswith("rempart_degraded_export_"):
-            name, _, value = line.partition(" ")
-            values[name.removeprefix("rempart_degraded_export_")] = float(value)
-    return values
+PREFIX = "rempart_degraded_export_"
 
 
 def run(args: argparse.Namespace) -> int:
     config = json.loads(Path(args.config).read_text(encoding="utf-8"))
     metrics_file = Path(config["metrics_file"]) if config.get("metrics_file") and not args.views else None
     started = time.monotonic()
-    metrics = previous_metrics(metrics_file)
+    metrics = read_prefixed(metrics_file, PREFIX) if metrics_file else {}
     try:
         if args.views:
             data = json.loads(Path(args.views).read_text(encoding="utf-8"))
@@ -251,9 +231,10 @@ def run(args: argparse.Namespace) -> int:
             shutil.rmtree(staging, ignore_errors=True)
             raise
     except Exception as error:  # the unit fails, the journal says why, the metric says 0
-        log(f"rempart-degraded-export: FAILED: {error}")
+        log(f"rempart-degraded-export: FAILED: {error}", ERR)
         metrics |= {"success": 0, "last_failure_timestamp_seconds": int(time.time())}
-        write_metrics(metrics_file, metrics)
+        if metrics_file is not None:
+            write_prefixed(metrics_file, PREFIX, metrics, "degraded-mode export")
         return 1
     elapsed = time.monotonic() - started
     size = (final / "index.html").stat().st_size
@@ -265,7 +246,8 @@ def run(args: argparse.Namespace) -> int:
         "patients": model["patients_count"],
         "binder_bytes": size,
     }
-    write_metrics(metrics_file, metrics)
+    if metrics_file is not None:
+        write_prefixed(metrics_file, PREFIX, metrics, "degraded-mode export")
     log(
         f"rempart-degraded-export: generation {model['generation']} published in {final} "
         f"({model['patients_count']} patients, {size} bytes, {elapsed:.2f} s)"
@@ -279,7 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--views", help="render from a JSON file {cutoff, views} instead of the database")
     parser.add_argument("--out", help="outbox folder (default: the configuration's)")
     parser.add_argument("--no-sign", action="store_true", help="do not sign the manifest (tests only)")
-    return run(parser.parse_args(argv))
+    args = parser.parse_args(argv)
+    settings = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    metrics_dir = (
+        Path(settings["metrics_file"]).parent if settings.get("metrics_file") and not args.views else None
+    )
+    return program.run(lambda: run(args), program="degraded-export", metrics_dir=metrics_dir)
 
 
 if __name__ == "__main__":

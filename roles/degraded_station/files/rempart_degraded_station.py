@@ -9,7 +9,9 @@ local read-only web server. Standard library + openssh-client + openssl.
     rempart_degraded_station.py --config ... list        # stored generations
 
 A failed fetch or a rejected binder leaves the current copy untouched, logs an error to the journal,
-sets rempart_degraded_station_fetch_success 0 and exits non-zero (the unit fails).
+sets rempart_degraded_station_fetch_success 0 and exits non-zero (the unit fails). Runs with the library
+rempart_host (role program_library): ``python3 -I /usr/local/lib/rempart/python/rempart_run.py
+/usr/local/lib/rempart-degraded/rempart_degraded_station.py --config ... fetch``.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+from rempart_host import program
+from rempart_host.journal import log
+from rempart_host.metrics import read_prefixed, write_prefixed
 
 GENERATION = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 BINDER_FILES = ("index.html", "binder.json")
@@ -48,11 +53,6 @@ def remove_tree(path: Path) -> None:
     if path.is_dir() and not path.is_symlink():
         path.chmod(0o755)
     shutil.rmtree(path)
-
-
-def log(level: int, message: str) -> None:
-    # <N> prefix: journald priority (3 = err, 4 = warning, 6 = info)
-    print(f"<{level}>rempart-degraded-station: {message}", file=sys.stderr, flush=True)
 
 
 class Station:
@@ -184,7 +184,7 @@ class Station:
                 try:
                     remove_tree(entry)
                 except OSError as error:  # the new copy is published; say so, do not fail the fetch
-                    log(4, f"could not remove the RAM copy {entry.name}: {error}")
+                    log(f"rempart-degraded-station: could not remove the RAM copy {entry.name}: {error}", 4)
         self.write_history()
 
     def write_history(self) -> None:
@@ -230,14 +230,14 @@ class Station:
                     self.unpack(generation, folder)
                     self.verify(folder, generation)
                 except (Rejected, OSError, tarfile.TarError) as error:
-                    log(3, f"stored generation {generation} skipped: {error}")
+                    log(f"rempart-degraded-station: stored generation {generation} skipped: {error}", 3)
                     continue
                 self.install(folder, generation)
                 newest = generation
         if newest is not None:
             self.switch(newest)
             self.tidy()
-            log(6, f"published stored generations, current {newest}")
+            log(f"rempart-degraded-station: published stored generations, current {newest}", 6)
         return newest
 
     # ---------- fetch ----------------------------------------------------------------------------------
@@ -283,28 +283,7 @@ class Station:
         return "new", generation
 
 
-def write_metrics(path: str | None, values: dict[str, float]) -> None:
-    if not path:
-        return
-    target = Path(path)
-    text = "".join(
-        f"# TYPE rempart_degraded_station_{name} gauge\nrempart_degraded_station_{name} {value}\n"
-        for name, value in values.items()
-    )
-    temporary = target.with_name(f".{target.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    temporary.chmod(0o644)
-    temporary.rename(target)
-
-
-def read_metrics(path: str | None) -> dict[str, float]:
-    values: dict[str, float] = {}
-    if path and Path(path).exists():
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
-            if line.startswith("rempart_degraded_station_"):
-                name, _, value = line.partition(" ")
-                values[name.removeprefix("rempart_degraded_station_")] = float(value)
-    return values
+PREFIX = "rempart_degraded_station_"
 
 
 def cutoff_of(station: Station) -> float | None:
@@ -317,20 +296,20 @@ def cutoff_of(station: Station) -> float | None:
 
 def command_fetch(station: Station) -> int:
     config = station.config
-    metrics = read_metrics(config.get("metrics_file"))
+    metrics = read_prefixed(config["metrics_file"], PREFIX) if config.get("metrics_file") else {}
     status = 0
     if station.current_generation() is None:
         station.restore()
     try:
         outcome, generation = station.fetch()
-        log(6, f"fetch ok: generation {generation} ({outcome})")
+        log(f"rempart-degraded-station: fetch ok: generation {generation} ({outcome})", 6)
         metrics |= {"fetch_success": 1, "last_success_timestamp_seconds": int(time.time())}
     except Rejected as error:
-        log(3, f"ALERT binder REJECTED, current copy kept: {error}")
+        log(f"rempart-degraded-station: ALERT binder REJECTED, current copy kept: {error}", 3)
         metrics |= {"fetch_success": 0, "rejected": 1, "last_failure_timestamp_seconds": int(time.time())}
         status = 2
     except (ConnectionError, OSError, subprocess.SubprocessError) as error:
-        log(3, f"ALERT fetch FAILED, current copy kept: {error}")
+        log(f"rempart-degraded-station: ALERT fetch FAILED, current copy kept: {error}", 3)
         metrics |= {"fetch_success": 0, "last_failure_timestamp_seconds": int(time.time())}
         status = 1
     else:
@@ -344,8 +323,12 @@ def command_fetch(station: Station) -> int:
         "generations_stored": len(station.stored_generations()),
     }
     if stale:
-        log(3, "ALERT the current binder is older than the staleness limit (or absent)")
-    write_metrics(config.get("metrics_file"), metrics)
+        log(
+            "rempart-degraded-station: ALERT the current binder is older than the staleness limit (or absent)",
+            3,
+        )
+    if config.get("metrics_file"):
+        write_prefixed(config["metrics_file"], PREFIX, metrics, "degraded-mode station")
     return status
 
 
@@ -354,10 +337,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", required=True)
     parser.add_argument("action", choices=("fetch", "restore", "list"))
     args = parser.parse_args(argv)
-    station = Station(json.loads(Path(args.config).read_text(encoding="utf-8")))
-    if args.action == "fetch":
+    config = json.loads(Path(args.config).read_text(encoding="utf-8"))
+    metrics_dir = Path(config["metrics_file"]).parent if config.get("metrics_file") else None
+    return program.run(lambda: act(Station(config), args.action), program=f"degraded-station-{args.action}",
+                       metrics_dir=metrics_dir)  # fmt: skip
+
+
+def act(station: Station, action: str) -> int:
+    if action == "fetch":
         return command_fetch(station)
-    if args.action == "restore":
+    if action == "restore":
         return 0 if station.restore() else 1
     current = station.current_generation()
     for generation in station.stored_generations():

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """Rempart offline copy: rotated LUKS2 removable media with a provable "disconnected" state (BP100-OPS-02).
 
-Installed by the Ansible role ``offline_copy`` on the backup server (python3 of Debian 12, standard library only):
+Installed by the Ansible role ``offline_copy`` on the backup server (python3 of Debian 12, standard library only,
+and the library rempart_host: role program_library), run as ``python3 -I /usr/local/lib/rempart/python/rempart_run.py
+/usr/local/lib/rempart/rempart_offline_copy.py ACTION``:
 
   attach KERNEL   (rempart-offline-attach@KERNEL.service, started by udev when a disk appears)
                   identify the medium (declared serial / LUKS2 UUID; anything else is refused, untouched),
@@ -22,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -33,6 +34,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rempart_host import alert as alert_command
+from rempart_host import program
+from rempart_host.files import locked, read_json, write_atomic
+from rempart_host.journal import log
+from rempart_host.ledger import Ledger
+from rempart_host.metrics import Sample, write_samples
+from rempart_host.restic import Restic
+from rempart_host.secrets import repository_password
+
 CONFIG = Path(os.environ.get("REMPART_OFFLINE_CONFIG", "/etc/rempart/offline-copy.json"))
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 64
 SPACE_MARGIN = 1.10  # restic writes packs, indexes and a snapshot on top of the raw data
@@ -42,25 +52,8 @@ class Refused(Exception):
     """The medium or the situation is refused before anything is written to the medium."""
 
 
-def log(message: str, priority: int = 6) -> None:
-    """One journal line (sd-daemon priority prefix: 2 crit, 3 err, 4 warning, 6 info)."""
-    print(f"<{priority}>{message}", file=sys.stderr, flush=True)
-
-
-def load_config(path: Path = CONFIG) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def state(config: dict[str, Any], *parts: str) -> Path:
     return Path(config["state_dir"]).joinpath(*parts)
-
-
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    tmp.replace(path)
 
 
 def run(argv: Sequence[str], env: dict[str, str] | None = None, timeout: float = 600) -> str:
@@ -75,56 +68,15 @@ def run(argv: Sequence[str], env: dict[str, str] | None = None, timeout: float =
 @contextlib.contextmanager
 def global_lock(config: dict[str, Any]) -> Iterator[None]:
     """One medium at a time: attach jobs and enrolment queue here."""
-    path = state(config, "offline.lock")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with locked(state(config, "offline.lock")):
         yield
 
 
 # --------------------------------------------------------------------------- ledger and metrics
 
 
-def ledger_path(config: dict[str, Any]) -> Path:
-    return state(config, "ledger.jsonl")
-
-
-def read_ledger(config: dict[str, Any]) -> list[dict[str, Any]]:
-    path = ledger_path(config)
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def append_ledger(config: dict[str, Any], entries: Sequence[dict[str, Any]]) -> None:
-    path = ledger_path(config)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a", encoding="utf-8") as handle:
-        for entry in entries:
-            handle.write(json.dumps(entry, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def write_metrics(
-    config: dict[str, Any], stem: str, samples: list[tuple[str, str, dict[str, str], float]]
-) -> None:
-    """samples: (metric, help, labels, value); one file per concern, replaced atomically."""
-    lines: list[str] = []
-    described: set[str] = set()
-    for metric, help_text, labels, value in samples:
-        if metric not in described:
-            lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
-            described.add(metric)
-        rendered = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        lines.append(f"{metric}{{{rendered}}} {float(value):.15g}")
-    write_atomic(Path(config["metrics_dir"]) / f"{stem}.prom", "\n".join(lines) + "\n")
-
-
-def alert(config: dict[str, Any], subject: str, reason: str) -> None:
-    command = config.get("alert_command")
-    if command:
-        subprocess.run([*command.split(), subject, reason], check=False, timeout=60)
+def ledger(config: dict[str, Any]) -> Ledger:
+    return Ledger(state(config, "ledger.jsonl"))
 
 
 # --------------------------------------------------------------------------- devices
@@ -198,13 +150,8 @@ def power_off(disk: str) -> str:
 # --------------------------------------------------------------------------- restic
 
 
-def repository_password(config: dict[str, Any], dataset: str) -> str:
-    secrets = json.loads((Path(config["secrets_dir"]) / f"{dataset}.json").read_text(encoding="utf-8"))
-    return str(secrets["repository_password"])
-
-
 def restic_env(config: dict[str, Any], dataset: str, repository: Path) -> dict[str, str]:
-    password = repository_password(config, dataset)
+    password = repository_password(config["secrets_dir"], dataset)
     return {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": str(state(config)),
@@ -215,7 +162,10 @@ def restic_env(config: dict[str, Any], dataset: str, repository: Path) -> dict[s
 
 
 def restic(config: dict[str, Any], dataset: str, repository: Path, *args: str, timeout: float = 21600) -> str:
-    return run(["restic", "--no-cache", *args], restic_env(config, dataset, repository), timeout)
+    runner = Restic(
+        "restic", restic_env(config, dataset, repository), options=["--no-cache"], timeout=timeout
+    )
+    return runner.run(*args).stdout
 
 
 def raw_size(config: dict[str, Any], dataset: str, repository: Path) -> int:
@@ -353,15 +303,15 @@ def copy_to_medium(config: dict[str, Any], medium: dict[str, Any], kernel: str) 
     common = {"medium": medium["id"], "device": kernel, "started": started, "copied": copied,
               "offline_at": offline_at, "detach": detach}  # fmt: skip
     if problem or not entries:
-        append_ledger(
-            config, [{"event": "copy-failed", "at": copied, "why": problem or "nothing copied", **common}]
+        ledger(config).append(
+            [{"event": "copy-failed", "at": copied, "why": problem or "nothing copied", **common}]
         )
         log(f"rempart: offline copy FAILED: {problem}", 3)
-        alert(config, medium["id"], "offline-copy-failed")
+        alert_command.call(config.get("alert_command"), medium["id"], "offline-copy-failed")
         status(config)
         return EXIT_FAILED
-    append_ledger(
-        config, [{"event": "offline-copy", "at": copied, "verified": True, **common, **e} for e in entries]
+    ledger(config).append(
+        [{"event": "offline-copy", "at": copied, "verified": True, **common, **e} for e in entries]
     )
     log(
         f"rempart: offline copy to medium {medium['id']} verified ({len(entries)} dataset(s)); "
@@ -384,9 +334,9 @@ def refuse_unknown(config: dict[str, Any], kernel: str, props: dict[str, str], w
     write_atomic(
         state(config, "unknown", f"{kernel}.json"), json.dumps({"device": kernel, "since": now, **described})
     )
-    append_ledger(config, [{"event": "refused", "at": now, "device": kernel, "why": why, **described}])
+    ledger(config).append([{"event": "refused", "at": now, "device": kernel, "why": why, **described}])
     log(f"rempart: medium on /dev/{kernel} REFUSED, nothing read or written: {why}", 2)
-    alert(config, kernel, "offline-medium-refused")
+    alert_command.call(config.get("alert_command"), kernel, "offline-medium-refused")
     status(config)
     return EXIT_FAILED
 
@@ -461,8 +411,8 @@ def enroll(config: dict[str, Any], medium_id: str, device: str) -> int:
         finally:
             run(["cryptsetup", "close", name])
         luks_uuid = run(["cryptsetup", "luksUUID", device]).strip()
-        append_ledger(
-            config, [{"event": "enrolled", "at": time.time(), "medium": medium_id, "luks_uuid": luks_uuid}]
+        ledger(config).append(
+            [{"event": "enrolled", "at": time.time(), "medium": medium_id, "luks_uuid": luks_uuid}]
         )
         print(f"medium {medium_id} enrolled: LUKS2 UUID {luks_uuid} (may be declared as its uuid)")
         return copy_to_medium(config, medium, kernel)
@@ -473,12 +423,12 @@ def enroll(config: dict[str, Any], medium_id: str, device: str) -> int:
 
 def status(config: dict[str, Any], now: float | None = None) -> int:
     now = time.time() if now is None else now
-    ledger = read_ledger(config)
+    entries = ledger(config).read()
     max_age = float(config["rotation"]["every_days"]) * 86400 + float(config["stale_grace_hours"]) * 3600
-    samples: list[tuple[str, str, dict[str, str], float]] = []
+    samples: list[Sample] = []
     problems: list[str] = []
     for name in sorted(datasets(config)):
-        copies = [e for e in ledger if e.get("event") == "offline-copy" and e.get("dataset") == name
+        copies = [e for e in entries if e.get("event") == "offline-copy" and e.get("dataset") == name
                   and e.get("verified") and e.get("offline_at")]  # fmt: skip
         newest = max(copies, key=lambda e: e["offline_at"], default=None)
         age = now - newest["offline_at"] if newest else float("inf")
@@ -511,11 +461,11 @@ def status(config: dict[str, Any], now: float | None = None) -> int:
             problems.append(f"medium {entry['medium']} attached on /dev/{entry['device']} for too long")
     samples.append(("rempart_offline_status_timestamp_seconds", "last rotation policy check", {}, now))
     samples.append(("rempart_offline_alerts", "rotation policy alerts", {}, len(problems)))
-    write_metrics(config, "rempart_offline", samples)
+    write_samples(config["metrics_dir"], "rempart_offline", samples)
     for problem in problems:
         log(f"rempart: offline copy ALERT: {problem}", 2)
     if problems:
-        alert(config, "offline-copy", "; ".join(problems))
+        alert_command.call(config.get("alert_command"), "offline-copy", "; ".join(problems))
         return EXIT_FAILED
     log("rempart: offline copy rotation within policy")
     return EXIT_OK
@@ -544,15 +494,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     enrolment.add_argument("device")
     sub.add_parser("ledger")
     args = parser.parse_args(argv)
-    config = load_config()
-    if args.action == "attach":
-        return attach(config, args.kernel)
-    if args.action == "status":
-        return status(config)
-    if args.action == "enroll":
-        return enroll(config, args.medium, args.device)
-    print(json.dumps(read_ledger(config), indent=2))
-    return EXIT_OK
+    config = read_json(CONFIG)
+    if args.action == "ledger":
+        print(json.dumps(ledger(config).read(), indent=2))
+        return EXIT_OK
+    actions = {
+        "attach": lambda: attach(config, args.kernel),
+        "status": lambda: status(config),
+        "enroll": lambda: enroll(config, args.medium, args.device),
+    }
+    # never silent: a crash leaves a journal line, a metric and an exit status; a copy's crash a ledger entry too
+    # (status failing is its own alert: its metrics say why, the ledger is for copies)
+    return program.run(
+        actions[args.action], program=f"offline-{args.action}", metrics_dir=config["metrics_dir"],
+        ledger=None if args.action == "status" else ledger(config),
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

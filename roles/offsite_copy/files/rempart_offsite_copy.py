@@ -10,6 +10,10 @@ immutable, copying during an attack is what we want.
 Writes Prometheus textfile metrics ``rempart_offsite_*`` per dataset and exits non-zero (unit failed, journal at
 err/crit) when a dataset failed or lags more than ``max_lag_seconds``: never silent.
 
+Run as ``python3 -I /usr/local/lib/rempart/python/rempart_run.py /usr/local/lib/rempart-offsite/rempart_offsite_copy.py``
+(the library rempart_host: role program_library); a crash still writes ``rempart_program_last_run_success`` 0 and
+exits non-zero.
+
 Credentials: the writer key is read from its root-only file (0600) before the program drops to the backup
 server's user; the repository password comes from the backup server's secrets; both go to restic through its
 environment, never argv or logs.
@@ -25,15 +29,21 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rempart_host import alert as alert_command
+from rempart_host import program
+from rempart_host.files import read_json, write_atomic
+from rempart_host.journal import log
+from rempart_host.ledger import Ledger
+from rempart_host.metrics import write_metrics as write_textfile
+from rempart_host.privileges import drop_privileges
+from rempart_host.restic import Restic, parse_time
+from rempart_host.secrets import repository_password
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the deployed rempart.offsite_s3 / rempart.offsite_retention
 
 CONFIG = Path(os.environ.get("REMPART_OFFSITE_CONFIG", "/etc/rempart/offsite-copy.json"))
 RESTIC_NO_REPOSITORY = 10  # restic >= 0.17: "repository does not exist"
-
-
-def log(message: str, priority: int = 6) -> None:
-    print(f"<{priority}>{message}", flush=True)
 
 
 def load_writer_credentials(path: Path) -> dict[str, str]:
@@ -49,23 +59,8 @@ def load_writer_credentials(path: Path) -> dict[str, str]:
     return values
 
 
-def drop_privileges(user: str) -> None:
-    """Everything after reading the key runs as the backup server's user (repositories, cache, state)."""
-    import pwd
-
-    entry = pwd.getpwnam(user)
-    os.setgroups([])
-    os.setgid(entry.pw_gid)
-    os.setuid(entry.pw_uid)
-
-
-def repository_password(config: dict[str, Any], name: str) -> str:
-    secrets = json.loads((Path(config["local_secrets_dir"]) / f"{name}.json").read_text(encoding="utf-8"))
-    return str(secrets["repository_password"])
-
-
 def restic_env(config: dict[str, Any], name: str, writer: dict[str, str]) -> dict[str, str]:
-    password = repository_password(config, name)
+    password = repository_password(config["local_secrets_dir"], name)
     dataset = config["datasets"][name]
     return {
         "PATH": "/usr/bin:/bin",
@@ -82,9 +77,8 @@ def restic_env(config: dict[str, Any], name: str, writer: dict[str, str]) -> dic
 
 
 def restic(env: dict[str, str], *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["/usr/bin/restic", *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
+    """restic with this environment; the caller judges its exit status (no exception)."""
+    return Restic("/usr/bin/restic", env).run(*args, check=False, timeout=timeout)
 
 
 def _snapshots(env: dict[str, str], local: bool) -> list[dict[str, Any]]:
@@ -103,28 +97,15 @@ def _snapshots(env: dict[str, str], local: bool) -> list[dict[str, Any]]:
 
 def arrivals(config: dict[str, Any], name: str) -> dict[str, float]:
     """Snapshot id -> arrival time stamped by the backup server (its ledger), when known."""
-    path = Path(config["ledger_dir"]) / f"{name}.jsonl"
     found: dict[str, float] = {}
-    if path.exists():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("event") == "snapshot" and isinstance(entry.get("arrived"), int | float):
-                found[entry["id"]] = float(entry["arrived"])
+    for entry in Ledger(Path(config["ledger_dir"]) / f"{name}.jsonl").read(skip_invalid=True):
+        if entry.get("event") == "snapshot" and isinstance(entry.get("arrived"), int | float):
+            found[entry["id"]] = float(entry["arrived"])
     return found
 
 
 def snapshot_time(snapshot: dict[str, Any]) -> float:
-    from datetime import datetime
-
-    text = snapshot["time"]
-    if "." in text:  # restic: nanoseconds, Python: microseconds
-        head, _, rest = text.partition(".")
-        digits = "".join(c for c in rest if c.isdigit())
-        text = f"{head}.{digits[:6]}{rest[len(digits) :]}"
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    return parse_time(snapshot["time"])
 
 
 def lag_seconds(
@@ -157,20 +138,12 @@ def read_state(config: dict[str, Any], name: str) -> dict[str, Any]:
         return {}
 
 
-def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    tmp.replace(path)
-
-
 def write_metrics(config: dict[str, Any], name: str, values: dict[str, float]) -> None:
-    labels = f'dataset="{name}",host="{config["host"]}"'
-    lines = []
-    for metric, value in sorted(values.items()):
-        lines.append(f"# TYPE rempart_offsite_{metric} gauge")
-        lines.append(f"rempart_offsite_{metric}{{{labels}}} {value:.15g}")
-    write_atomic(Path(config["metrics_dir"]) / f"rempart_offsite_{name}.prom", "\n".join(lines) + "\n")
+    metrics = {f"rempart_offsite_{metric}": (f"offsite copy: {metric.replace('_', ' ')}", value)
+               for metric, value in values.items()}  # fmt: skip
+    write_textfile(
+        config["metrics_dir"], f"rempart_offsite_{name}", metrics, {"dataset": name, "host": config["host"]}
+    )
 
 
 def stored_bytes(s3: Any, bucket: str, prefix: str) -> int:
@@ -274,7 +247,8 @@ def run(config: dict[str, Any], names: list[str], writer: dict[str, str]) -> int
             )
             status = 3
         if status:
-            alert(config, name, "failed" if status == 1 else f"lag {lag:.0f}s")
+            reason = "failed" if status == 1 else f"lag {lag:.0f}s"
+            alert_command.call(config.get("alert_command"), name, f"offsite: {reason}")
         else:
             log(f"rempart-offsite: {name}: offsite up to date ({values.get('copied_bytes', 0):.0f} new bytes, "
                 f"{now - started:.1f} s)")  # fmt: skip
@@ -282,14 +256,8 @@ def run(config: dict[str, Any], names: list[str], writer: dict[str, str]) -> int
     return worst
 
 
-def alert(config: dict[str, Any], name: str, reason: str) -> None:
-    command = config.get("alert_command") or ""
-    if command:
-        subprocess.run([*command.split(), name, f"offsite: {reason}"], check=False, timeout=60)
-
-
 def main(argv: list[str]) -> int:
-    config = json.loads(CONFIG.read_text(encoding="utf-8"))
+    config = read_json(CONFIG)
     writer = load_writer_credentials(Path(config["writer_env"]))
     if os.getuid() == 0:
         drop_privileges(config["user"])
@@ -305,4 +273,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    settings = read_json(CONFIG)
+    sys.exit(
+        program.run(lambda: main(sys.argv[1:]), program="offsite-copy", metrics_dir=settings["metrics_dir"])
+    )

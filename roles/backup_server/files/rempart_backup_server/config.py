@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from rempart_host import alert as alert_command
-from rempart_host.files import locked
+from rempart_host.files import locked, read_json
 from rempart_host.ledger import Ledger
 from rempart_host.metrics import write_metrics
 from rempart_host.restic import Restic
+from rempart_host.secrets import dataset_secrets
 
 from rempart_backup_server.admission import Admission, known_key
 
@@ -23,7 +23,7 @@ RESTIC = "/usr/bin/restic"
 
 
 def load_config(path: Path = CONFIG) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_json(path)
 
 
 def dataset_config(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -35,7 +35,7 @@ def dataset_config(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 def secrets_of(config: dict[str, Any], name: str) -> dict[str, str]:
-    return json.loads((Path(config["secrets_dir"]) / f"{name}.json").read_text(encoding="utf-8"))
+    return dataset_secrets(config["secrets_dir"], name)
 
 
 def state(config: dict[str, Any], *parts: str) -> Path:

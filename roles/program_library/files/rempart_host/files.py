@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 
 def write_atomic(path: Path | str, text: str, mode: int = 0o644) -> None:
@@ -21,6 +23,11 @@ def write_atomic(path: Path | str, text: str, mode: int = 0o644) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def read_json(path: Path | str) -> Any:
+    """A JSON file (a program's configuration, state or status)."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 @contextlib.contextmanager

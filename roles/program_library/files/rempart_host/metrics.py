@@ -64,3 +64,20 @@ def read_values(metrics_dir: Path | str, stem: str) -> dict[str, float]:
         if match and not match.group(2):
             values[match.group(1)] = float(match.group(3))
     return values
+
+
+def write_prefixed(path: Path | str, prefix: str, values: Mapping[str, float], subject: str) -> None:
+    """Unlabelled metrics ``<prefix><name>`` of one program in the file ``path`` (``<dir>/<stem>.prom``), each
+    described as ``<subject>: <name in words>``."""
+    path = Path(path)
+    metrics = {
+        prefix + name: (f"{subject}: {name.replace('_', ' ')}", value) for name, value in values.items()
+    }
+    write_metrics(path.parent, path.stem, metrics)
+
+
+def read_prefixed(path: Path | str, prefix: str) -> dict[str, float]:
+    """What ``write_prefixed`` wrote before: ``{name without the prefix: value}`` (empty when there is no file)."""
+    path = Path(path)
+    values = read_values(path.parent, path.stem)
+    return {name.removeprefix(prefix): value for name, value in values.items() if name.startswith(prefix)}

@@ -3,6 +3,9 @@ it has a ledger) and a non-zero exit status (the unit fails: OnFailure= raises t
 
 from __future__ import annotations
 
+import signal
+import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping
@@ -13,6 +16,13 @@ from rempart_host.ledger import Ledger
 from rempart_host.metrics import write_metrics
 
 EXIT_FAILED = 1
+EXIT_TERMINATED = 128 + signal.SIGTERM
+RUNNER = Path(__file__).resolve().parent.parent / "rempart_run.py"  # the entry script beside the library
+
+
+def command(target: str, *args: str) -> list[str]:
+    """The argv that runs a Rempart program (module name or program file path) as the units do (python3 -I)."""
+    return [sys.executable, "-I", str(RUNNER), target, *args]
 
 
 def _exit_code(code: object) -> tuple[int, str]:
@@ -22,6 +32,10 @@ def _exit_code(code: object) -> tuple[int, str]:
     if isinstance(code, int):
         return code, ""
     return EXIT_FAILED, str(code)
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def metrics_stem(program: str, labels: Mapping[str, str]) -> str:
@@ -45,8 +59,12 @@ def run(
     are written in every case (``metrics_dir`` None: no metric, for commands run by hand). ``meanings`` explain
     the program's own exit statuses in the ledger entry and the journal line (2: "anomaly: ...")."""
     labels = dict(labels or {})
+    meanings = {EXIT_TERMINATED: "terminated: the unit was stopped or timed out", **(meanings or {})}
     started = time.time()
     error = ""
+    # SIGTERM (systemctl stop, TimeoutStartSec=) unwinds the program like an exit, so that it is recorded too
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
     try:
         code, error = _exit_code(main())
     except SystemExit as stop:
@@ -56,10 +74,13 @@ def run(
         error = f"{type(failure).__name__}: {failure}"
         lines = traceback.format_exc().strip().splitlines()
         log(f"rempart: {program} crashed: {error} | {' | '.join(line.strip() for line in lines[-6:])}", ERR)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
     finished = time.time()
     if code != 0:
         why = error or f"exit status {code}"
-        if meanings and code in meanings:
+        if code in meanings:
             why += f" ({meanings[code]})"
         if ledger is not None:
             try:
