@@ -18,6 +18,7 @@ from rempart_backup_server import config as server_config
 from rempart_backup_server import job as server_job
 
 HOST = socket.gethostname()
+RESTIC = os.environ.get("REMPART_TEST_RESTIC") or "/usr/bin/restic"
 ANOMALY = {"samples": 4, "entropy_bits": 7.5, "history": 10, "changed_ratio": 0.5, "removed_ratio": 0.5,
            "min_files": 10, "entropy_share": 0.5, "volume_factor": 5, "volume_floor_bytes": 1 << 20,
            "time_skew_seconds": 300, "rows_changed_ratio": 0.5, "rows_changed_min_rows": 20}  # fmt: skip
@@ -37,7 +38,7 @@ def server(tmp_path, monkeypatch):
         "secrets_dir": str(tmp_path / "secrets"),
         "state_dir": str(tmp_path / "state"),
         "metrics_dir": str(tmp_path / "metrics"),
-        "restic": "/usr/bin/restic",
+        "restic": RESTIC,
         "anomaly": ANOMALY,
         "alert_command": f"/bin/sh -c 'echo \"$0 $1\" >> {tmp_path}/alerts'",
         "ca_cert": str(tmp_path / "ca.pem"),
@@ -56,7 +57,7 @@ def server(tmp_path, monkeypatch):
 
 def client(config: dict, name: str, *args: str, data: str | None = None) -> None:
     env = server_config.restic_env(config, name)
-    subprocess.run(["restic", *args], input=data, text=True, env=env, check=True, capture_output=True)
+    subprocess.run([RESTIC, *args], input=data, text=True, env=env, check=True, capture_output=True)
 
 
 def dump_of(rows: list[str]) -> str:
@@ -123,7 +124,7 @@ def test_attack_through_the_job_is_quarantined_held_alerted_and_the_next_clean_j
     assert (tmp_path / "state/holds/dpi.json").exists()
     assert "quarantine: foreign-key" in (tmp_path / "alerts").read_text()
     assert trusted(capsys, "dpi") == good  # the attack job's snapshot is not trusted, the hold newer than it
-    subprocess.run(["restic", "check", "-q"], env=server_config.restic_env(config, "dpi"), check=True)
+    subprocess.run([RESTIC, "check", "-q"], env=server_config.restic_env(config, "dpi"), check=True)
     assert cli.main(["clear-hold", "dpi", "--reason", "investigated"]) == 0
     assert job(config, "dpi", monkeypatch, clean) == 0
     assert trusted(capsys, "dpi") == arrival(tmp_path, "dpi")["id"] != good
