@@ -268,7 +268,7 @@ class Admission:
             else:
                 verdict.rejected.append(Rejected(path, "unexpected-entry: not part of a restic repository"))
         with ThreadPoolExecutor(max_workers=4) as pool:  # pack hashing beside restic's index decryption
-            hashed = pool.submit(self._genuine_packs, packs, verdict)
+            hashed = pool.submit(self._genuine_packs, packs, verdict, job_ok)
             loaded = list(pool.map(self._load_index, indexes))
             packs = hashed.result()
         listed, blobs = self._judge_indexes(loaded, set(packs), verdict)
@@ -286,8 +286,9 @@ class Admission:
         verdict.seconds = time.monotonic() - started
         return verdict
 
-    def _genuine_packs(self, packs: dict[str, str], verdict: Verdict) -> dict[str, str]:
-        """A pack's name is the sha256 of its bytes (what restic check --read-data verifies)."""
+    def _genuine_packs(self, packs: dict[str, str], verdict: Verdict, job_ok: bool) -> dict[str, str]:
+        """A pack's name is the sha256 of its bytes (what restic check --read-data verifies). After a failed job
+        (disk full, cut) a damaged pack is debris: moved out, not alarming; the job's failure alerts."""
         if not self.verify_packs:
             return packs
         genuine = {}
@@ -295,7 +296,9 @@ class Admission:
             if pack_digest(self.repo / path) == pack:
                 genuine[pack] = path
             else:
-                verdict.rejected.append(Rejected(path, "pack-mismatch: its bytes do not hash to its name"))
+                verdict.rejected.append(
+                    Rejected(path, "pack-mismatch: its bytes do not hash to its name", attack=job_ok)
+                )
         return genuine
 
     def _load_index(self, name: str) -> tuple[str, Any]:
