@@ -73,6 +73,9 @@ def _job_metrics(config: dict[str, Any], name: str, status: dict[str, Any]) -> N
             "rempart_backup_consecutive_failures": ("failed jobs since the last success", status.get("failures", 0)),
             "rempart_backup_untrusted_snapshots": ("snapshots retention will never count (forged/unexpected)",
                                                    status.get("untrusted", 0)),
+            "rempart_backup_quarantined_entries": ("repository entries admission moved out after the last job",
+                                                   status.get("quarantined", 0)),
+            "rempart_backup_admission_seconds": ("duration of the last job's admission", status.get("admission_seconds", 0)),
             "rempart_repository_free_bytes": ("free space where the repository lives", free.f_bavail * free.f_frsize),
         },
         {"dataset": name, "host": dataset["host"]},
@@ -213,7 +216,10 @@ def _pull(
         record_quarantine(config, name, verdict, started)
         new = [verdict.record] if verdict.snapshot else []
         status.update(
-            last_run=arrived, duration=arrived - started, admission_seconds=round(verdict.seconds, 2)
+            last_run=arrived,
+            duration=arrived - started,
+            admission_seconds=round(verdict.seconds, 2),
+            quarantined=len(verdict.rejected),
         )
         if rc != 0 or not new:
             status.update(last_ok=0, failures=status.get("failures", 0) + 1)
@@ -327,7 +333,9 @@ def measure(
         path = expected_paths(dataset)[0]
         try:
             dump = dump_evidence(runner, snapshot, path)
-        except RuntimeError as unreadable:  # blobs an index places where they are not: restores would fail too
+        except (
+            RuntimeError
+        ) as unreadable:  # blobs an index places where they are not: restores would fail too
             result["problems"].append(f"dump-unreadable: {str(unreadable)[-200:]}")
             result["seconds"] = round(time.monotonic() - began, 2)
             return result
