@@ -123,7 +123,9 @@ def test_attack_through_the_job_is_quarantined_held_alerted_and_the_next_clean_j
     assert last["admitted"] and not last["trusted"]
     assert (tmp_path / "state/holds/dpi.json").exists()
     metrics = (tmp_path / "metrics/rempart_backup_dpi.prom").read_text()
-    assert re.search(r"^rempart_backup_quarantined_entries\{[^}]*\} ([0-9.]+)$", metrics, re.M).group(1) == "4"
+    assert (
+        re.search(r"^rempart_backup_quarantined_entries\{[^}]*\} ([0-9.]+)$", metrics, re.M).group(1) == "4"
+    )
     assert "quarantine: foreign-key" in (tmp_path / "alerts").read_text()
     assert trusted(capsys, "dpi") == good  # the attack job's snapshot is not trusted, the hold newer than it
     subprocess.run([RESTIC, "check", "-q"], env=server_config.restic_env(config, "dpi"), check=True)
