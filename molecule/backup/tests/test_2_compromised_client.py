@@ -217,7 +217,7 @@ def trusted(lab, dataset: str) -> str:
 @pytest.mark.parametrize("attack", ATTACKS)
 def test_attack_through_the_clients_own_job_is_quarantined_then_a_clean_job_succeeds(lab, attack):
     lab.files.check_output(
-        f"cat > /usr/local/sbin/rempart-attack <<'EOF'\n{ATTACK}EOF\nchmod 0700 /usr/local/sbin/rempart-attack"
+        f"cat > /usr/local/sbin/rempart-attack <<'EOF'\n{ATTACK}EOF\nchmod 0755 /usr/local/sbin/rempart-attack"
     )
     good = trusted(lab, "partages")
     lab.files.check_output(f"echo '{attack}' >> /srv/partages/services/urgences/doc-2.txt")
@@ -229,8 +229,8 @@ def test_attack_through_the_clients_own_job_is_quarantined_then_a_clean_job_succ
         status = lab.job("partages")
     finally:
         lab.files.check_output("mv /usr/bin/restic.real /usr/bin/restic")
-    journal = lab.server.run("journalctl -n 80 --no-pager").stdout
-    assert status == 2, journal
+    journal = lab.server.run(f"journalctl --no-pager --since @{int(started) - 1}").stdout
+    assert status == 2, journal[-3000:]
     quarantine = last_quarantine(lab, "partages", started)
     assert any(f": {ATTACKS[attack]}" in why for why in quarantine["why"]), quarantine["why"]
     for moved in quarantine["files"]:  # moved out of the repository, kept for forensics
@@ -257,6 +257,7 @@ def test_summary_with_rows_as_a_list_is_refused_loudly_and_the_next_job_succeeds
     lab.db.check_output(
         f'cp -a {program} /root/client.bak && sed -i \'s/"rows": dumped.get("rows")/"rows": [1, 2]/\' {program}'
     )
+    started = time.time()
     try:
         assert '"rows": [1, 2]' in lab.db.file(program).content_string
         status = lab.job("dpi-postgresql")
@@ -267,7 +268,7 @@ def test_summary_with_rows_as_a_list_is_refused_loudly_and_the_next_job_succeeds
     assert not entry["trusted"] and any("rows is a list" in p for p in entry["problems"])
     assert entry["server_rows"] and sum(entry["server_rows"].values()) > 0  # counted by the server itself
     assert lab.metric("rempart_backup_last_run_success", "dpi-postgresql") == 1
-    assert "rempart-alert" in lab.server.run("journalctl -n 80 --no-pager").stdout
+    assert "rempart-alert" in lab.server.run(f"journalctl --no-pager --since @{int(started) - 1}").stdout
     assert trusted(lab, "dpi-postgresql") == good
     lab.server.check_output(
         "rempart-backup-admin clear-hold dpi-postgresql --by test --reason 'client repaired'"
