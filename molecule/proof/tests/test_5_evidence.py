@@ -19,6 +19,7 @@ def test_evidence_report_from_the_recorded_results(proof):
     assert (folder / "plan-sauvegarde.html").exists()
     assert sorted(p.name for p in (folder / "ledger").glob("*.jsonl")) == [
         "dpi-postgresql.jsonl",
+        "gam-mariadb.jsonl",
         "partages.jsonl",
     ]
 
