@@ -99,15 +99,16 @@ def test_a_psql_meta_command_is_refused_before_it_reaches_anything(payload: byte
 
 
 def test_mariadb_insert_rows_are_counted_outside_quoted_strings() -> None:
-    line = b"INSERT INTO `t``x` VALUES (1,'a(b),(c'),(2,'it\\'s (x)'),(3,NULL,'('),(4,'');\n"
-    match = load_program.MARIADB_INSERT.match(line)
-    assert match and load_program.insert_rows(line, match.end()) == 4
-    rows: dict[str, int] = {}
+    one_line = b"INSERT INTO `t``x` VALUES (1,'a(b),(c'),(2,'it\\'s (x);'),(3,NULL,'('),(4,'');\n"
+    per_line = [b"INSERT INTO `t``x` VALUES\n", b"(5,'a;b'),\n", b"(6,'(\\')'),\n", b"(7,'x');\n"]
+    trigger = b"/*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET @a=1 */;;\n"
+    counter = load_program.InsertRows()
     skipped = {"definer_clauses": 0}
     sink = io.BytesIO()
-    dump = b"/*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET @a=1 */;;\n"
-    load_program.filter_mariadb(io.BytesIO(dump + line + line), sink, rows, skipped)
-    assert rows == {"t`x": 8} and skipped == {"definer_clauses": 1} and b"DEFINER" not in sink.getvalue()
+    dump = [trigger, one_line, *per_line, b"UNLOCK TABLES;\n", b"INSERT INTO `y` VALUES (1);\n"]
+    load_program.filter_mariadb(iter(dump), sink, counter, skipped)
+    assert counter.rows == {"t`x": 7, "y": 1} and skipped == {"definer_clauses": 1}
+    assert b"DEFINER" not in sink.getvalue()
 
 
 def test_the_loader_refuses_to_run_unconfined() -> None:

@@ -48,8 +48,8 @@ OWNERSHIP = re.compile(
     rb"^(?:ALTER [A-Z ]+ .* OWNER TO .*|GRANT .*|REVOKE .*|ALTER DEFAULT PRIVILEGES .*|SET SESSION AUTHORIZATION .*"
     rb"|SET ROLE .*);\r?\n?$"
 )
-MARIADB_INSERT = re.compile(rb"^INSERT INTO `((?:[^`]|``)+)` (?:\([^)]*\) )?VALUES ")
-MARIADB_TOKENS = re.compile(rb"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"|[()]", re.DOTALL)
+MARIADB_INSERT = re.compile(rb"^INSERT INTO `((?:[^`]|``)+)` (?:\([^)]*\) )?VALUES\s")
+MARIADB_TOKENS = re.compile(rb"'(?:[^'\\]|\\.|'')*'|\"(?:[^\"\\]|\\.|\"\")*\"|[();]", re.DOTALL)
 # DEFINER=`user`@`host`: creating an object for another account needs SUPER, which the loader never has
 MARIADB_DEFINER = re.compile(rb"DEFINER=`(?:[^`]|``)*`@`(?:[^`]|``)*`\s?")
 COUNT_POSTGRESQL = """
@@ -100,8 +100,9 @@ def sandbox_facts(forbidden: Sequence[str]) -> dict[str, Any]:
             readable.append(path)
         except OSError:
             pass
-    try:
-        interfaces = sorted(os.listdir("/sys/class/net"))
+    try:  # this process's network namespace (sysfs may still show the host's)
+        lines = Path("/proc/self/net/dev").read_text(encoding="ascii").splitlines()[2:]
+        interfaces = sorted(line.split(":", 1)[0].strip() for line in lines)
     except OSError:
         interfaces = []
     return {"uid": os.getuid(), "user": os.environ.get("USER") or str(os.getuid()),
@@ -195,9 +196,9 @@ class PostgresStream:
         self._execute(cursor, segment)
 
     def _execute(self, cursor: Any, segment: list[bytes]) -> None:
+        if all(not line.strip() or line.startswith(b"--") for line in segment):
+            return  # only comments: the server would answer "empty query"
         sql = b"".join(segment)
-        if not sql.strip():
-            return
         try:
             cursor.execute(sql)
         except Exception as error:
@@ -207,7 +208,7 @@ class PostgresStream:
 def pg_error(error: Exception) -> str:
     diag = getattr(error, "diag", None)
     primary = getattr(diag, "message_primary", None) if diag is not None else None
-    return (primary or type(error).__name__)[:300]
+    return (primary or type(error).__name__).split(" at or near ")[0][:300]  # never the dump's token
 
 
 def load_postgresql(bindir: str, database: str, handle: IO[bytes], root: Path) -> dict[str, Any]:
@@ -256,29 +257,41 @@ def load_postgresql(bindir: str, database: str, handle: IO[bytes], root: Path) -
 # --------------------------------------------------------------------------- MariaDB
 
 
-def insert_rows(line: bytes, start: int) -> int:
-    """Tuples of one INSERT ... VALUES (...),(...); line of mariadb-dump (quoted strings skipped)."""
-    depth = rows = 0
-    for token in MARIADB_TOKENS.finditer(line, start):
-        if token.group() == b"(":
-            rows += depth == 0
-            depth += 1
-        elif token.group() == b")":
-            depth -= 1
-    return rows
+class InsertRows:
+    """Rows of a mariadb-dump stream, per table: tuples of its INSERT INTO `t` VALUES (...),(...); statements,
+    on one line or one tuple per line (10.11), quoted strings skipped."""
+
+    def __init__(self) -> None:
+        self.rows: dict[str, int] = {}
+        self.table: str | None = None
+        self.depth = 0
+
+    def feed(self, line: bytes) -> None:
+        start = 0
+        if self.table is None:
+            insert = MARIADB_INSERT.match(line)
+            if insert is None:
+                return
+            self.table = insert.group(1).replace(b"``", b"`").decode("utf-8", "replace")
+            self.rows.setdefault(self.table, 0)
+            self.depth, start = 0, insert.end()
+        for token in MARIADB_TOKENS.finditer(line, start):
+            if token.group() == b"(":
+                self.rows[self.table] += self.depth == 0
+                self.depth += 1
+            elif token.group() == b")":
+                self.depth -= 1
+            elif token.group() == b";" and self.depth == 0:
+                self.table = None
+                return
 
 
-def filter_mariadb(
-    handle: IO[bytes], sink: IO[bytes], dump_rows: dict[str, int], skipped: dict[str, int]
-) -> None:
+def filter_mariadb(handle: IO[bytes], sink: IO[bytes], counter: InsertRows, skipped: dict[str, int]) -> None:
     for line in handle:
         if b"DEFINER=" in line:
             line, count = MARIADB_DEFINER.subn(b"", line)
             skipped["definer_clauses"] += count
-        insert = MARIADB_INSERT.match(line)
-        if insert:
-            table = insert.group(1).replace(b"``", b"`").decode("utf-8", "replace")
-            dump_rows[table] = dump_rows.get(table, 0) + insert_rows(line, insert.end())
+        counter.feed(line)
         sink.write(line)
 
 
@@ -296,7 +309,7 @@ def load_mariadb(database: str, handle: IO[bytes], root: Path) -> dict[str, Any]
          "--local-infile=0", f"--secure-file-priv={root / 'no-files'}"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(root), "EDITOR": "/bin/false",
+    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "HOME": str(root), "EDITOR": "/bin/false",
            "VISUAL": "/bin/false", "PAGER": "cat", "MYSQL_HISTFILE": "/dev/null"}  # fmt: skip
     client = [
         "mariadb",
@@ -328,7 +341,7 @@ def load_mariadb(database: str, handle: IO[bytes], root: Path) -> dict[str, Any]
         grants = run(*loader, "-e", "SHOW GRANTS", env=loader_env).splitlines()
         if [g for g in grants if " ON *.* " in g and not g.startswith("GRANT USAGE ON *.* ")]:
             raise LoadError("the loading user holds a global privilege")
-        dump_rows: dict[str, int] = {}
+        counter = InsertRows()
         skipped = {"definer_clauses": 0}
         with tempfile.TemporaryFile(dir=root) as errors:
             process = subprocess.Popen(loader, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=errors,
@@ -337,7 +350,7 @@ def load_mariadb(database: str, handle: IO[bytes], root: Path) -> dict[str, Any]
             with contextlib.suppress(
                 BrokenPipeError
             ):  # the client stopped at an error: its exit code says which
-                filter_mariadb(handle, process.stdin, dump_rows, skipped)
+                filter_mariadb(handle, process.stdin, counter, skipped)
             with contextlib.suppress(BrokenPipeError):
                 process.stdin.close()
             if process.wait() != 0:
@@ -355,7 +368,7 @@ def load_mariadb(database: str, handle: IO[bytes], root: Path) -> dict[str, Any]
         for line in counted.stdout.decode("utf-8", "replace").splitlines():
             name, _, count = line.rpartition("\t")
             rows[name] = int(count)
-        return {"rows": rows, "dump_rows": dump_rows, "skipped": skipped}
+        return {"rows": rows, "dump_rows": counter.rows, "skipped": skipped}
     finally:
         server.terminate()
         try:
