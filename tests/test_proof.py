@@ -207,17 +207,9 @@ UNITS: list[tuple[str, list[str]]] = []
 def start_unit_directly(
     unit: str, properties: list[str], argv: list[str], stdin: int | None = None, timeout: float | None = None
 ) -> dict[str, Any]:
-    """The drill's transient units, run as plain processes (the restore step gets its one credential the way
-    systemd's LoadCredential= gives it); their properties are recorded for the tests."""
+    """The drill's transient units, run as plain processes; their properties are recorded for the tests."""
     UNITS.append((unit, properties))
-    env = dict(os.environ)
-    credential = [p.split(":", 1)[1] for p in properties if p.startswith("LoadCredential=repository:")]
-    if credential:
-        folder = Path(argv[argv.index("restore") + 4]).parent / "credentials"  # beside the target
-        folder.mkdir(exist_ok=True)
-        shutil.copy(credential[0], folder / "repository")
-        env["CREDENTIALS_DIRECTORY"] = str(folder)
-    done = subprocess.run([sys.executable, *argv[1:]], stdin=stdin, capture_output=True, env=env, check=False)
+    done = subprocess.run([sys.executable, *argv[1:]], stdin=stdin, capture_output=True, check=False)
     return json.loads(done.stdout.decode().splitlines()[-1])
 
 
@@ -252,12 +244,13 @@ def test_drill_verifies_every_file_and_writes_a_valid_result(
     assert "rempart_drill_success 1" in metrics
     ((unit, properties),) = UNITS
     assert unit.startswith("rempart-drill-restore-partages-")
-    assert [p for p in properties if p.startswith("LoadCredential=")] == [
-        f"LoadCredential=repository:{tmp_path / 'secrets' / 'partages.json'}"
-    ]
+    assert f"TemporaryFileSystem={tmp_path / 'secrets'}:ro" in properties
+    assert (
+        f"BindReadOnlyPaths={tmp_path / 'secrets' / 'partages.json'}" in properties
+    )  # its secrets file alone
     assert f"TemporaryFileSystem={tmp_path / 'repos'}:ro" in properties
     assert f"BindReadOnlyPaths={tmp_path / 'repos' / 'partages'}" in properties
-    assert {"PrivateNetwork=yes", f"InaccessiblePaths=-{tmp_path / 'secrets'}"} <= set(properties)
+    assert {"PrivateNetwork=yes", f"InaccessiblePaths=-{tmp_path / 'state'}"} <= set(properties)
     assert result["datasets"][0]["snapshot_chosen_by"].startswith("ledger")
 
 
@@ -321,7 +314,7 @@ def test_the_drill_loads_a_dump_in_a_secretless_dynamic_user_unit(
     assert loads == [len(DUMP)]
     properties = dict(UNITS)[next(u for u, _ in UNITS if "-load-" in u)]
     assert {"DynamicUser=yes", "PrivateNetwork=yes", "PrivateTmp=yes"} <= set(properties)
-    assert not [p for p in properties if p.startswith(("LoadCredential", "User=", "ReadWritePaths"))]
+    assert not [p for p in properties if p.startswith(("BindReadOnlyPaths", "User=", "ReadWritePaths"))]
     assert f"InaccessiblePaths=-{tmp_path / 'secrets'}" in properties
     assert result["rows_source"].startswith("drill:")
     assert result["errors"] == ["public.sejours: 1999 rows loaded, 2000 expected (drill)"]

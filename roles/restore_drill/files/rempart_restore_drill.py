@@ -8,9 +8,10 @@ three units, each with only what it needs (issue 15: a client's dump is hostile 
                      repositories are inaccessible to it. REQUEST = "scheduled" (every configured dataset) or the
                      name of a request file <requests_dir>/<REQUEST>.json {"datasets": [...]} (playbooks/drill.yml).
                      Chooses the snapshot, starts the two units below per dataset, compares, writes the result.
-  restore RESTIC REPOSITORY SNAPSHOT TARGET [INCLUDE_FILE]
-                     a transient unit as the backup service user with ONE credential, that dataset's secrets file
-                     (LoadCredential), only that dataset's repository visible (read-only), no network: restic
+  restore RESTIC REPOSITORY SECRETS SNAPSHOT TARGET [INCLUDE_FILE]
+                     a transient unit as the backup service user that sees ONE secrets file, that dataset's (its
+                     secrets folder is an empty read-only tmpfs with that one file bound in), only that dataset's
+                     repository (the same way, read-only), no network: restic
                      restore, then every restored entry is lstat'ed; regular files are hashed (opened O_NOFOLLOW),
                      symlinks and special files are refused (listed, never opened). Prints JSON.
   (rempart_drill_load.py)
@@ -242,9 +243,10 @@ def scan_restored(target: Path) -> tuple[dict[str, list[Any]], list[list[str]]]:
     return files, refused
 
 
-def restore_unit(restic: str, repository: str, snapshot: str, target: str, include: str | None) -> int:
-    credential = Path(os.environ["CREDENTIALS_DIRECTORY"]) / "repository"
-    password = json.loads(credential.read_text(encoding="utf-8"))["repository_password"]
+def restore_unit(
+    restic: str, repository: str, secrets: str, snapshot: str, target: str, include: str | None
+) -> int:
+    password = json.loads(Path(secrets).read_text(encoding="utf-8"))["repository_password"]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/nonexistent", "RESTIC_REPOSITORY": repository,
            "RESTIC_PASSWORD": password}  # fmt: skip
     args = [restic, "--no-lock", "--no-cache", "restore", snapshot, "--target", target]
@@ -281,13 +283,12 @@ def start_unit(
 
 
 def restore_properties(config: dict[str, Any], server: dict[str, Any], name: str, target: Path) -> list[str]:
-    repos = server["repos_dir"]
+    repos, secrets = server["repos_dir"], server["secrets_dir"]
     return [
         f"User={config['server_user']}", f"Group={config['server_user']}",
-        f"LoadCredential=repository:{Path(server['secrets_dir']) / f'{name}.json'}",
+        f"TemporaryFileSystem={secrets}:ro", f"BindReadOnlyPaths={Path(secrets) / f'{name}.json'}",
         f"TemporaryFileSystem={repos}:ro", f"BindReadOnlyPaths={Path(repos) / name}",
-        f"ReadWritePaths={target}", f"InaccessiblePaths=-{server['secrets_dir']}",
-        f"InaccessiblePaths=-{server['state_dir']}", f"InaccessiblePaths=-{Path(server['secrets_dir']).parent / 'tls'}",
+        f"ReadWritePaths={target}", f"InaccessiblePaths=-{server['state_dir']}", f"InaccessiblePaths=-{Path(server['secrets_dir']).parent / 'tls'}",
         f"InaccessiblePaths=-{config['metrics_dir']}", f"RuntimeMaxSec={config.get('unit_timeout', '24h')}",
         *SANDBOX,
     ]  # fmt: skip
@@ -399,7 +400,8 @@ def drill_dataset(
             repository = str(Path(server.config["repos_dir"]) / name)
             restored = start_unit(unit.format(step="restore"), restore_properties(config, server.config, name, target),
                                   ["/usr/bin/python3", str(Path(config["program_dir"]) / "rempart_restore_drill.py"),
-                                   "restore", restic, repository, entry["id"], str(target),
+                                   "restore", restic, repository, str(Path(server.config["secrets_dir"]) / f"{name}.json"),
+                                   entry["id"], str(target),
                                    *([str(include)] if include else [])])  # fmt: skip
         if restored.get("rc") != 0:
             result["errors"].append(
@@ -537,10 +539,10 @@ def main(argv: Iterable[str]) -> int:
     args = list(argv)
     if len(args) == 3 and args[1] == "run":
         return run(args[2])
-    if len(args) in (6, 7) and args[1] == "restore":
-        return restore_unit(*args[2:6], args[6] if len(args) == 7 else None)
+    if len(args) in (7, 8) and args[1] == "restore":
+        return restore_unit(*args[2:7], args[7] if len(args) == 8 else None)
     log(
-        "usage: rempart_restore_drill.py run scheduled|REQUEST | restore RESTIC REPOSITORY SNAPSHOT TARGET [INCLUDE]",
+        "usage: rempart_restore_drill.py run scheduled|REQUEST | restore RESTIC REPOSITORY SECRETS SNAPSHOT TARGET [INCLUDE]",
         3,
     )
     return 64
