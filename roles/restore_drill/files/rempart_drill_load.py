@@ -410,8 +410,9 @@ def main(argv: Sequence[str]) -> int:
         output.update(error=str(error), refused=True)
     except (LoadError, OSError) as error:
         output.update(error=str(error), refused=False)
-    except Exception as error:  # psycopg2 and the rest: the class and the server's primary message only
-        output.update(error=f"{type(error).__name__}: {pg_error(error)}", refused=False)
+    except Exception as error:  # psycopg2's: the server's primary message only, never the statement
+        message = pg_error(error) if hasattr(error, "diag") else str(error)[:300]
+        output.update(error=f"{type(error).__name__}: {message}", refused=False)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     sys.stdout.write(json.dumps(output, sort_keys=True) + "\n")
