@@ -3,13 +3,16 @@
 non-superuser and its rows are counted. A dump is data, never code.
 
 Installed by the Ansible role ``restore_drill`` as /usr/local/lib/rempart/rempart_drill_load.py and run only in
-the transient unit the drill starts for it (rempart_restore_drill.py, ``LOAD_PROPERTIES``): a dynamic user, no
+the transient unit the drill starts for it (rempart_restore_drill.py, ``load_properties``): a dynamic user, no
 network, a private /tmp and /var/tmp, the configuration, secrets, repositories, state and metrics folders made
 inaccessible. The dump reaches it only as stdin; it prints one JSON object on stdout and nothing else.
 
   postgresql BINDIR DATABASE [PATH...]   the scratch cluster: initdb in the private /var/tmp, unix socket in it,
                                         the dump's SQL sent by psycopg2 (never psql: no meta-command exists on
                                         this path) as role ``loader``, owner of one database, no superuser
+  postgresql-into DSN                   the restore onto a rebuilt server (README): the same SQL-only load, in one
+                                        transaction, as the role DSN names, refused if it is a superuser or may
+                                        run programs or touch server files (pg_execute_server_program...)
   mariadb DATABASE [PATH...]            the scratch server: mariadb-install-db + mariadbd --skip-networking in the
                                         private /var/tmp, the dump piped into ``mariadb --sandbox`` as user
                                         ``loader`` (privileges on DATABASE only: no FILE, SUPER, PROCESS)
@@ -211,6 +214,37 @@ def pg_error(error: Exception) -> str:
     return (primary or type(error).__name__).split(" at or near ")[0][:300]  # never the dump's token
 
 
+PRIVILEGED = """
+SELECT rolsuper OR pg_has_role(current_user, 'pg_execute_server_program', 'USAGE')
+       OR pg_has_role(current_user, 'pg_write_server_files', 'USAGE')
+       OR pg_has_role(current_user, 'pg_read_server_files', 'USAGE')
+FROM pg_catalog.pg_roles WHERE rolname = current_user
+"""
+
+
+def load_as_unprivileged(connection: Any, handle: IO[bytes]) -> dict[str, Any]:
+    """The dump's SQL, in one transaction, as a role that can neither run programs nor touch server files."""
+    stream = PostgresStream(handle)
+    with connection.cursor() as cursor:
+        cursor.execute(PRIVILEGED)
+        if cursor.fetchone() != (False,):
+            raise Refused("the loading role is a superuser or may run programs or read/write server files")
+        stream.load(cursor)
+        cursor.execute(COUNT_POSTGRESQL)
+        rows = {name: int(count) for name, count in cursor.fetchall()}
+    connection.commit()
+    connection.close()
+    return {"rows": rows, "dump_rows": stream.dump_rows, "skipped": stream.skipped}
+
+
+def load_postgresql_into(dsn: str, handle: IO[bytes]) -> dict[str, Any]:
+    """The documented restore onto a rebuilt server: DSN names the database and its owning role (no superuser);
+    the password, if any, comes from PGPASSWORD or ~/.pgpass, never the command line."""
+    import psycopg2
+
+    return load_as_unprivileged(psycopg2.connect(dsn), handle)
+
+
 def load_postgresql(bindir: str, database: str, handle: IO[bytes], root: Path) -> dict[str, Any]:
     import psycopg2  # Debian python3-psycopg2, on the backup server only
 
@@ -238,17 +272,7 @@ def load_postgresql(bindir: str, database: str, handle: IO[bytes], root: Path) -
             cursor.execute("CREATE DATABASE drill OWNER loader")
         admin.close()
         connection = psycopg2.connect(host=str(socket), dbname="drill", user="loader", password=password)
-        connection.autocommit = True
-        stream = PostgresStream(handle)
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user")
-            if cursor.fetchone() != (False,):
-                raise LoadError("the loading role is a superuser")
-            stream.load(cursor)
-            cursor.execute(COUNT_POSTGRESQL)
-            rows = {name: int(count) for name, count in cursor.fetchall()}
-        connection.close()
-        return {"rows": rows, "dump_rows": stream.dump_rows, "skipped": stream.skipped}
+        return load_as_unprivileged(connection, handle)
     finally:
         subprocess.run([str(binaries / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"],
                        capture_output=True, check=False)  # fmt: skip
@@ -381,6 +405,17 @@ def load_mariadb(database: str, handle: IO[bytes], root: Path) -> dict[str, Any]
 
 
 def main(argv: Sequence[str]) -> int:
+    if len(argv) == 3 and argv[1] == "postgresql-into":
+        try:
+            output = load_postgresql_into(argv[2], sys.stdin.buffer)
+        except (Refused, LoadError) as error:
+            output = {"error": str(error)}
+        except Exception as error:
+            output = {
+                "error": f"{type(error).__name__}: {pg_error(error) if hasattr(error, 'diag') else error}"
+            }
+        sys.stdout.write(json.dumps(output, sort_keys=True) + "\n")
+        return 1 if "error" in output else 0
     if (
         len(argv) < 3
         or argv[1] not in ("postgresql", "mariadb")
