@@ -185,7 +185,7 @@ def make_server(tmp_path: Path, files: dict[str, bytes], *, corrupt: str | None 
     restic.chmod(0o755)
     server = tmp_path / "backup-server.json"
     server.write_text(json.dumps({"repos_dir": str(repos), "state_dir": str(state), "secrets_dir": str(secrets),
-                                  "restic": str(restic)}))  # fmt: skip
+                                  "restic": str(restic), "user": pwd.getpwuid(os.getuid()).pw_name}))  # fmt: skip
     config = tmp_path / "restore-drill.json"
     drill = tmp_path / "drill"
     config.write_text(json.dumps({

@@ -110,9 +110,12 @@ class Server:
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """The dataset's lock: no retention/prune (nor job) changes the repository while it is restored."""
+        """The dataset's lock: no retention/prune (nor job) changes the repository while it is restored. A lock
+        file this (root) process creates is given to the service user, whose jobs open it too."""
         path = Path(self.config["state_dir"]) / "locks" / f"{name}.lock"
         with path.open("a") as handle:
+            if os.fstat(handle.fileno()).st_uid != (owner := pwd.getpwnam(self.config["user"])).pw_uid:
+                os.fchown(handle.fileno(), owner.pw_uid, owner.pw_gid)
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
