@@ -120,15 +120,17 @@ class Server:
             yield
 
 
+def forgotten_ids(ledger: list[dict[str, Any]]) -> set[str]:
+    return {i for e in ledger if e.get("event") == "forgotten" for i in (e.get("ids") or [])}
+
+
 def newest_trusted_in_ledger(ledger: list[dict[str, Any]]) -> dict[str, Any]:
     """The newest snapshot entry that is trusted, admitted (when admission recorded it), flagged by no anomaly
     rule, not forgotten by retention, older than any hold still open, and has a checksum manifest."""
-    forgotten: set[str] = set()
+    forgotten = forgotten_ids(ledger)
     open_holds: list[float] = []
     for entry in ledger:
-        if entry.get("event") == "forgotten":
-            forgotten.update(entry.get("ids") or [])
-        elif entry.get("event") == "hold":
+        if entry.get("event") == "hold":
             open_holds.append(float(entry.get("at") or 0))
         elif entry.get("event") == "hold-cleared":
             open_holds.clear()
@@ -374,8 +376,13 @@ def drill_dataset(
     total = 0
     unit = f"{config.get('unit', 'rempart-drill')}-{{step}}-{name}-{stamp}"
     try:
+        # chosen before taking the dataset's lock (the admin command may take it), checked again under it
+        entry, chosen_by = choose_snapshot(server, config, name)
         with server.lock(name):
-            entry, chosen_by = choose_snapshot(server, config, name)
+            if entry["id"] in forgotten_ids(server.ledger(name)):
+                raise DrillError(
+                    f"snapshot {entry['id'][:8]} was forgotten by retention while the drill chose it"
+                )
             result.update(snapshot=entry["id"], snapshot_chosen_by=chosen_by, snapshot_arrived=datetime.fromtimestamp(
                 float(entry["arrived"]), UTC).isoformat(timespec="seconds"))  # fmt: skip
             manifest = read_manifest(entry["manifest"])
