@@ -9,8 +9,7 @@ import json
 import time
 
 import pytest
-import yaml
-from conftest import INVENTORY
+from conftest import secrets_of_the_lab
 
 DATASET = "dpi-postgresql"
 MARK = "rempart-canary"
@@ -55,11 +54,6 @@ if "--stdin-from-command" in args:
     os.execv(real, [real, *args[:start], "/dpi.sql", "/var/tmp/padding.sql"])
 os.execv(real, [real, *args])
 """
-
-
-def secrets_of_the_lab() -> list[str]:
-    vault = yaml.safe_load((INVENTORY / "group_vars" / "all" / "vault.yml").read_text(encoding="utf-8"))
-    return [v for mapping in vault.values() if isinstance(mapping, dict) for v in mapping.values()]
 
 
 def drill_now(proof, name: str) -> dict:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import DB, FILES, FINESS, SERVER
-from test_1_drill_canary import secrets_of_the_lab
+from conftest import DB, FILES, FINESS, SERVER, secrets_of_the_lab
 
 from rempart.tested_set import compare_installed, read_tested
 
