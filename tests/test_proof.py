@@ -1,12 +1,17 @@
-"""Fast tests of the proof tooling (issue 8): the drill program against a stand-in restic, the row counter shared
-with the backup client, the ransomware drill's comparison, and the result files' shape (rempart.results)."""
+"""Fast tests of the proof tooling (issue 8): the drill program against a stand-in restic (its units run directly,
+their systemd properties checked), the row counter shared with the backup client, the ransomware drill's comparison,
+and the result files' shape (rempart.results)."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import io
 import json
+import os
+import pwd
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -30,7 +35,9 @@ def load(name: str, path: Path) -> ModuleType:
     return module
 
 
-drill_program = load("rempart_restore_drill", PROJECT / "roles/restore_drill/files/rempart_restore_drill.py")
+DRILL_FILES = PROJECT / "roles/restore_drill/files"
+drill_program = load("rempart_restore_drill", DRILL_FILES / "rempart_restore_drill.py")
+load_program = load("rempart_drill_load", DRILL_FILES / "rempart_drill_load.py")
 ransomware = load("rempart_ransomware", PROJECT / "playbooks/files/rempart_ransomware.py")
 
 DUMP = (
@@ -45,11 +52,82 @@ ROWS = {"public.patients": 500, 'public."Table vide"': 0, "public.sejours": 2000
 
 @pytest.mark.parametrize("size", [1, 3, 64, 4096, 1 << 20])
 def test_row_counter_of_the_client_and_the_drill_agree_whatever_the_chunking(size: int) -> None:
-    for counter_class in (CopyRows, drill_program.CopyRows):  # the library's (backup client) and the drill's
-        counter = counter_class()
-        for start in range(0, len(DUMP), size):
-            counter.feed(DUMP[start : start + size])
-        assert counter.rows == ROWS
+    counter = CopyRows()  # the library's, which the backup client and the server use
+    for start in range(0, len(DUMP), size):
+        counter.feed(DUMP[start : start + size])
+    assert counter.rows == ROWS
+
+
+class FakeCursor:
+    def __init__(self) -> None:
+        self.sql: list[bytes] = []
+        self.copied: dict[str, bytes] = {}
+
+    def execute(self, sql: bytes) -> None:
+        self.sql.append(sql)
+
+    def copy_expert(self, sql: str, data: Any, size: int = 8192) -> None:
+        chunks = []
+        while chunk := data.read(size):
+            chunks.append(chunk)
+        self.copied[sql] = b"".join(chunks)
+
+
+def test_the_drill_loader_counts_the_same_rows_and_sends_only_sql() -> None:
+    cursor = FakeCursor()
+    stream = load_program.PostgresStream(
+        io.BytesIO(b"\\restrict abc123XYZ\n" + DUMP + b"\\unrestrict abc123XYZ\n")
+    )
+    stream.load(cursor)
+    assert stream.dump_rows == ROWS
+    assert stream.skipped == {"ownership_and_privileges": 1, "psql_restrict_lines": 2}
+    assert all(b"OWNER TO" not in sql and not sql.startswith(b"\\") for sql in cursor.sql)
+    assert cursor.copied["COPY public.patients (id, nom) FROM stdin;"].count(b"\n") == 500
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\\! touch /tmp/x\n", b"\\o |touch /tmp/x\n", b"\\copy (select 1) to program 'touch /tmp/x'\n",
+     b"\\i /etc/rempart/secrets/partages.json\n"],
+)  # fmt: skip
+def test_a_psql_meta_command_is_refused_before_it_reaches_anything(payload: bytes) -> None:
+    cursor = FakeCursor()
+    stream = load_program.PostgresStream(io.BytesIO(DUMP + payload + b"SELECT 1;\n"))
+    with pytest.raises(load_program.Refused, match="psql meta-command at line"):
+        stream.load(cursor)
+    assert all(b"touch" not in sql and b"secrets" not in sql for sql in cursor.sql)
+
+
+def test_mariadb_insert_rows_are_counted_outside_quoted_strings() -> None:
+    one_line = b"INSERT INTO `t``x` VALUES (1,'a(b),(c'),(2,'it\\'s (x);'),(3,NULL,'('),(4,'');\n"
+    per_line = [b"INSERT INTO `t``x` VALUES\n", b"(5,'a;b'),\n", b"(6,'(\\')'),\n", b"(7,'x');\n"]
+    trigger = b"/*!50017 DEFINER=`root`@`localhost`*/ /*!50003 TRIGGER tr BEFORE INSERT ON t FOR EACH ROW SET @a=1 */;;\n"
+    counter = load_program.InsertRows()
+    skipped = {"definer_clauses": 0}
+    sink = io.BytesIO()
+    dump = [trigger, one_line, *per_line, b"UNLOCK TABLES;\n", b"INSERT INTO `y` VALUES (1);\n"]
+    load_program.filter_mariadb(iter(dump), sink, counter, skipped)
+    assert counter.rows == {"t`x": 7, "y": 1} and skipped == {"definer_clauses": 1}
+    assert b"DEFINER" not in sink.getvalue()
+
+
+def test_the_loader_refuses_to_run_unconfined() -> None:
+    facts = {
+        "uid": 0,
+        "user": "root",
+        "interfaces": ["lo", "eth0"],
+        "readable_forbidden_paths": ["/etc/rempart"],
+    }
+    assert len(load_program.confinement_problems(facts)) == 3
+    assert load_program.confinement_problems({**facts, "uid": 61000, "interfaces": ["lo"],
+                                              "readable_forbidden_paths": []}) == []  # fmt: skip
+
+
+def test_server_messages_never_quote_the_dump() -> None:
+    message = load_program.server_message(
+        b"ERROR 1064 (42000) at line 7: You have an error in your SQL syntax; near 'secret patient' at line 1\n"
+    )
+    assert "secret" not in message and message.startswith("ERROR 1064")
 
 
 # --------------------------------------------------------------------------- the drill program, stand-in restic
@@ -76,7 +154,10 @@ FAKE_RESTIC = textwrap.dedent(
                 if wanted is not None and relative not in wanted:
                     continue
                 os.makedirs(os.path.dirname(target + relative), exist_ok=True)
-                shutil.copy(path, target + relative)
+                if os.path.islink(path):
+                    os.symlink(os.readlink(path), target + relative)
+                else:
+                    shutil.copy(path, target + relative)
     """
 )
 
@@ -104,12 +185,15 @@ def make_server(tmp_path: Path, files: dict[str, bytes], *, corrupt: str | None 
     restic.chmod(0o755)
     server = tmp_path / "backup-server.json"
     server.write_text(json.dumps({"repos_dir": str(repos), "state_dir": str(state), "secrets_dir": str(secrets),
-                                  "restic": str(restic)}))  # fmt: skip
+                                  "restic": str(restic), "user": pwd.getpwuid(os.getuid()).pw_name}))  # fmt: skip
     config = tmp_path / "restore-drill.json"
     drill = tmp_path / "drill"
     config.write_text(json.dumps({
         "backup_config": str(server), "work_dir": str(drill / "work"), "results_dir": str(drill / "results"),
         "requests_dir": str(drill / "requests"), "metrics_dir": str(drill / "metrics"), "pg_bindir": "/nonexistent",
+        "server_user": pwd.getpwuid(os.getuid()).pw_name, "program_dir": str(DRILL_FILES), "unit": "rempart-drill",
+        "admin_command": str(tmp_path / "no-admin-command"),
+        "load_forbidden_paths": [str(secrets), str(repos), str(state), str(drill), str(drill / "metrics")],
         "full_max_bytes": 10, "sample_files": 10, "fail_over_rto": True,
         "datasets": [{"name": "partages", "kind": "files", "criticality": "important", "rto_hours": 24,
                       "host": "files-01", "database": None}],
@@ -117,8 +201,22 @@ def make_server(tmp_path: Path, files: dict[str, bytes], *, corrupt: str | None 
     return config
 
 
+UNITS: list[tuple[str, list[str]]] = []
+
+
+def start_unit_directly(
+    unit: str, properties: list[str], argv: list[str], stdin: int | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """The drill's transient units, run as plain processes; their properties are recorded for the tests."""
+    UNITS.append((unit, properties))
+    done = subprocess.run([sys.executable, *argv[1:]], stdin=stdin, capture_output=True, check=False)
+    return json.loads(done.stdout.decode().splitlines()[-1])
+
+
 def run_drill(monkeypatch: pytest.MonkeyPatch, config: Path) -> tuple[int, dict[str, Any], str]:
     monkeypatch.setattr(drill_program, "CONFIG", config)
+    monkeypatch.setattr(drill_program, "start_unit", start_unit_directly)
+    UNITS.clear()
     rc = drill_program.run("scheduled")
     settings = json.loads(config.read_text())
     result = next(Path(settings["results_dir"]).glob("*.json"))
@@ -144,6 +242,128 @@ def test_drill_verifies_every_file_and_writes_a_valid_result(
         drill.passed and drill.datasets[0].files_verified == 13 and result["datasets"][0]["scope"] == "full"
     )
     assert "rempart_drill_success 1" in metrics
+    ((unit, properties),) = UNITS
+    assert unit.startswith("rempart-drill-restore-partages-")
+    assert f"TemporaryFileSystem={tmp_path / 'secrets'}:ro" in properties
+    assert (
+        f"BindReadOnlyPaths={tmp_path / 'secrets' / 'partages.json'}" in properties
+    )  # its secrets file alone
+    assert f"TemporaryFileSystem={tmp_path / 'repos'}:ro" in properties
+    assert f"BindReadOnlyPaths={tmp_path / 'repos' / 'partages'}" in properties
+    assert {"PrivateNetwork=yes", f"InaccessiblePaths=-{tmp_path / 'state'}"} <= set(properties)
+    assert result["datasets"][0]["snapshot_chosen_by"].startswith("ledger")
+
+
+def test_restored_symlinks_are_refused_never_followed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_server(tmp_path, FILES)
+    settings = json.loads(config.read_text())
+    settings["full_max_bytes"] = 1 << 30
+    config.write_text(json.dumps(settings))
+    snapshot = tmp_path / "repos" / "partages" / "snap1" / "srv" / "partages"
+    (snapshot / "doc-3.txt").unlink()
+    (snapshot / "doc-3.txt").symlink_to(tmp_path / "secrets" / "partages.json")  # listed in the manifest
+    (snapshot / "fifo").symlink_to("/etc/shadow")  # not in the manifest
+    rc, result, _ = run_drill(monkeypatch, config)
+    dataset = result["datasets"][0]
+    assert rc == 1 and dataset["files_failed"] == 1 and dataset["refused_entries"] == 2
+    assert "/srv/partages/doc-3.txt: refused (symlink, never opened)" in dataset["errors"]
+    assert '"x"' not in json.dumps(result) and "repository_password" not in json.dumps(result)
+
+
+def test_a_symlinked_dump_is_refused_before_any_load(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = make_server(tmp_path, {"/dpi.sql": DUMP})
+    settings = json.loads(config.read_text())
+    settings["datasets"][0].update(kind="postgresql", database="dpi")
+    config.write_text(json.dumps(settings))
+    dump = tmp_path / "repos" / "partages" / "snap1" / "dpi.sql"
+    dump.unlink()
+    dump.symlink_to(tmp_path / "secrets" / "partages.json")
+    rc, result, _ = run_drill(monkeypatch, config)
+    dataset = result["datasets"][0]
+    assert rc == 1 and dataset["status"] == "failed"
+    assert any(e.startswith("refused: 1 symlink(s)") for e in dataset["errors"])
+    assert [unit for unit, _ in UNITS if "-load-" in unit] == []
+
+
+def test_the_drill_loads_a_dump_in_a_secretless_dynamic_user_unit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = make_server(tmp_path, {"/dpi.sql": DUMP})
+    settings = json.loads(config.read_text())
+    settings["datasets"][0].update(kind="postgresql", database="dpi")
+    config.write_text(json.dumps(settings))
+    loads: list[int] = []
+
+    def fake_load(
+        unit: str, properties: list[str], argv: list[str], stdin: int | None = None, **_: Any
+    ) -> dict:
+        if "-load-" not in unit:
+            return start_unit_directly(unit, properties, argv, stdin)
+        UNITS.append((unit, properties))
+        assert stdin is not None
+        loads.append(len(os.read(stdin, 1 << 20)))
+        return {"rows": {**ROWS, "public.sejours": 1999}, "dump_rows": ROWS, "skipped": {}, "sandbox": {}}
+
+    monkeypatch.setattr(drill_program, "CONFIG", config)
+    monkeypatch.setattr(drill_program, "start_unit", fake_load)
+    UNITS.clear()
+    assert drill_program.run("scheduled") == 1
+    result = json.loads(next((tmp_path / "drill" / "results").glob("*.json")).read_text())["datasets"][0]
+    assert loads == [len(DUMP)]
+    properties = dict(UNITS)[next(u for u, _ in UNITS if "-load-" in u)]
+    assert {"DynamicUser=yes", "PrivateNetwork=yes", "PrivateTmp=yes"} <= set(properties)
+    assert not [p for p in properties if p.startswith(("BindReadOnlyPaths", "User=", "ReadWritePaths"))]
+    assert f"InaccessiblePaths=-{tmp_path / 'secrets'}" in properties
+    assert result["rows_source"].startswith("drill:")
+    assert result["errors"] == ["public.sejours: 1999 rows loaded, 2000 expected (drill)"]
+
+
+def test_the_trusted_snapshot_comes_from_the_admin_command_when_it_has_one(tmp_path: Path) -> None:
+    admin = tmp_path / "admin"
+    ledger = [{"event": "snapshot", "id": "a" * 64, "arrived": 1, "trusted": True, "manifest": "m"},
+              {"event": "snapshot", "id": "b" * 64, "arrived": 2, "trusted": True, "manifest": "m"}]  # fmt: skip
+    server = drill_program.Server.__new__(drill_program.Server)
+    server.ledger = lambda name: ledger  # type: ignore[method-assign]
+    config = {"admin_command": str(admin)}
+    for script, expected in [
+        ("echo " + "a" * 64, "a" * 64),
+        ("echo 'invalid choice: trusted' >&2; exit 2", "b" * 64),
+    ]:
+        admin.write_text(f"#!/bin/sh\n{script}\n")
+        admin.chmod(0o755)
+        assert drill_program.choose_snapshot(server, config, "dpi")[0]["id"] == expected
+    admin.write_text("#!/bin/sh\nexit 1\n")
+    with pytest.raises(drill_program.DrillError, match="no trusted snapshot"):
+        drill_program.choose_snapshot(server, config, "dpi")
+
+
+def test_the_ledger_fallback_skips_flagged_forgotten_and_held_snapshots() -> None:
+    def snap(sid: str, at: float, **extra: Any) -> dict[str, Any]:
+        return {"event": "snapshot", "id": sid, "arrived": at, "trusted": True, "manifest": "m", **extra}
+
+    ledger = [snap("a", 1), snap("b", 2), snap("c", 3, anomaly=["volume"]), {"event": "hold", "at": 3.5},
+              snap("d", 4), snap("e", 5, admitted=False), {"event": "forgotten", "ids": ["b"]}]  # fmt: skip
+    assert drill_program.newest_trusted_in_ledger(ledger)["id"] == "a"
+    ledger.append({"event": "hold-cleared", "at": 6})
+    assert drill_program.newest_trusted_in_ledger(ledger)["id"] == "d"
+
+
+def test_rows_are_compared_with_the_servers_count_first_and_say_so() -> None:
+    dump = {"public.t": 3}
+    server, source = drill_program.expected_rows(
+        {"server_rows": {"public.t": 2}, "client": {"rows": dump}}, dump
+    )
+    assert server == {"public.t": 2} and source.startswith("server:")
+    client, source = drill_program.expected_rows(
+        {"server_rows": None, "client": {"rows": {"public.t": 5}}}, dump
+    )
+    assert client == {"public.t": 5} and source.startswith("client-asserted:")
+    listed, source = drill_program.expected_rows(
+        {"client": {"rows": [1, 2]}}, dump
+    )  # attack 5: rows as a list
+    assert listed == dump and source.startswith("drill:")
 
 
 def test_a_large_dataset_is_sampled(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

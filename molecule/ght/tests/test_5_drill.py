@@ -56,10 +56,14 @@ def test_each_drill_restores_its_own_establishments_data(drills, server, establi
 def test_each_drill_ran_in_its_own_instance(drills, server, establishment) -> None:
     unit = f"rempart-drill{establishment.suffix}@.service"
     shown = server.check_output(f"systemctl cat {unit}")
-    assert f"User={establishment.user}" in shown
+    # root without secrets nor repositories; each restore runs as the establishment's user (restore_drill README)
+    assert "\nUser=" not in shown
     assert f"REMPART_RESTORE_DRILL_CONFIG=/etc/rempart{establishment.suffix}/restore-drill.json" in shown
-    assert f"ReadOnlyPaths={establishment.repos_dir} " in shown
+    assert (
+        f"InaccessiblePaths=/etc/rempart{establishment.suffix}/secrets {establishment.repos_dir}\n" in shown
+    )
     config = json.loads(server.check_output(f"cat /etc/rempart{establishment.suffix}/restore-drill.json"))
+    assert config["server_user"] == establishment.user
     assert config["backup_config"] == f"/etc/rempart{establishment.suffix}/backup-server.json"
     assert config["results_dir"] == f"/var/lib/rempart-drill{establishment.suffix}/results"
     state = server.file(f"/var/lib/rempart-drill{establishment.suffix}")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import testinfra
+import yaml
 
 SERVER, DB, FILES = "mp-backup-01", "mp-dpi-db-01", "mp-files-01"
 SERVER_ADDRESS = "10.89.66.10"
@@ -17,6 +18,12 @@ FINESS = "340999903"
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 INVENTORY = PROJECT / "molecule" / "proof" / "inventory"
 METRICS = "/var/lib/prometheus/node-exporter"
+
+
+def secrets_of_the_lab() -> list[str]:
+    """Every secret of the scenario's vault (none may appear in a result, a journal or a report)."""
+    vault = yaml.safe_load((INVENTORY / "group_vars" / "all" / "vault.yml").read_text(encoding="utf-8"))
+    return [v for mapping in vault.values() if isinstance(mapping, dict) for v in mapping.values()]
 
 
 class Proof:

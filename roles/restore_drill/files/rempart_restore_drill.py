@@ -1,22 +1,35 @@
 #!/usr/bin/python3
 """Rempart restore drill: restore each dataset into a sandbox and prove it is usable (flow 6, BP100-OPS-11 / R22).
 
-Installed by the Ansible role ``restore_drill`` as /usr/local/lib/rempart/rempart_restore_drill.py and run only by
-``rempart-drill@<request>.service`` on the backup server: user ``rempart``, **no network** (PrivateNetwork=yes),
-repositories read-only, the jobs' SSH key and the TLS authority invisible. Standard library only.
+Installed by the Ansible role ``restore_drill`` as /usr/local/lib/rempart/rempart_restore_drill.py. Three steps,
+three units, each with only what it needs (issue 15: a client's dump is hostile data, never code):
 
-  run REQUEST     REQUEST = "scheduled" (every configured dataset) or the name of a request file
-                  <requests_dir>/<REQUEST>.json {"datasets": [...]} written by playbooks/drill.yml.
+  run REQUEST        ``rempart-drill@<REQUEST>.service``, root without secrets: the secrets folder and the
+                     repositories are inaccessible to it. REQUEST = "scheduled" (every configured dataset) or the
+                     name of a request file <requests_dir>/<REQUEST>.json {"datasets": [...]} (playbooks/drill.yml).
+                     Chooses the snapshot, starts the two units below per dataset, compares, writes the result.
+  restore RESTIC REPOSITORY SECRETS SNAPSHOT TARGET [INCLUDE_FILE]
+                     a transient unit as the backup service user that sees ONE secrets file, that dataset's (its
+                     secrets folder is an empty read-only tmpfs with that one file bound in), only that dataset's
+                     repository (the same way, read-only), no network: restic
+                     restore, then every restored entry is lstat'ed; regular files are hashed (opened O_NOFOLLOW),
+                     symlinks and special files are refused (listed, never opened). Prints JSON.
+  (rempart_drill_load.py)
+                     a transient unit with DynamicUser, no network, private /tmp, no secret, the configuration,
+                     repositories, state and metrics folders inaccessible: the dump arrives on stdin (opened
+                     O_NOFOLLOW by the parent), is loaded as a non-superuser into a throw-away server, rows counted.
 
 For each dataset, in restore order (``depends_on`` first, BP100-OPS-12 / R23):
-  * the newest *trusted* snapshot of the arrival ledger that still exists and has a checksum manifest;
-  * ``restic restore`` (``--no-lock``: the repository is never written) into <work_dir>/<run>/<dataset>;
-    full for ``vital`` datasets and for any dataset up to ``full_max_bytes``; above, a random sample of
+  * the snapshot: ``rempart-backup-admin trusted DATASET`` when the backup server has that command (admitted,
+    trusted, no anomaly, older than any open hold); otherwise the newest ledger entry that is trusted, not
+    flagged, not forgotten, older than any open hold, with a checksum manifest;
+  * full restore for ``vital`` datasets and any dataset up to ``full_max_bytes``; above, a random sample of
     ``sample_files`` files of the manifest (a new sample every drill);
-  * every restored file's sha256 against the job's manifest (missing or different = failed);
-  * PostgreSQL dumps: loaded into an ephemeral cluster (initdb in the sandbox, unix socket only, deleted after)
-    with ON_ERROR_STOP, then ``count(*)`` of every table against the rows the client counted in the dump stream
-    at backup time (ledger), or, for older snapshots, against the COPY rows of the verified dump itself;
+  * every restored file's sha256 against the job's manifest (missing, different or not a regular file = failed);
+  * database dumps: loaded by rempart_drill_load.py; count(*) per table against, in this order of preference, the
+    rows the SERVER counted when it admitted the job (ledger ``server_rows``), the rows the client claimed
+    (``client.rows``, labelled client-asserted), or the rows of the dump's own COPY/INSERT data; ``rows_source``
+    says which;
   * the time, against ``rto_hours`` (sampled datasets: extrapolated to the full size).
 Result JSON (rempart.results.Drill) in <results_dir>/<UTC>.json, metrics rempart_drill_*; exit 1 and a
 journal line at ``crit`` when any dataset failed: a failed verification is a failed drill, never a warning.
@@ -28,10 +41,13 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import math
 import os
+import pwd
 import random
 import re
 import shutil
+import stat
 import subprocess
 import sys
 import time
@@ -42,10 +58,21 @@ from typing import Any
 
 CONFIG = Path(os.environ.get("REMPART_RESTORE_DRILL_CONFIG", "/etc/rempart/restore-drill.json"))
 CHUNK = 1 << 20
-COPY_HEADER = re.compile(rb"^COPY (.+?) (?:\(.*\) )?FROM stdin;$")
-ROLE_REFERENCES = re.compile(
-    r"(?:OWNER TO|AUTHORIZATION|GRANT .+? TO|SET ROLE) (\"[^\"]+\"|[a-z_][a-z0-9_$]*)"
-)
+SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}")
+SANDBOX = [
+    "PrivateNetwork=yes", "RestrictAddressFamilies=AF_UNIX", "IPAddressDeny=any", "PrivateTmp=yes",
+    "PrivateDevices=yes", "ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes",
+    "CapabilityBoundingSet=", "ProtectKernelTunables=yes", "ProtectKernelModules=yes", "ProtectKernelLogs=yes",
+    "ProtectControlGroups=yes", "ProtectClock=yes", "ProtectHostname=yes", "RestrictNamespaces=yes",
+    "RestrictRealtime=yes", "RestrictSUIDSGID=yes", "LockPersonality=yes", "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service", "SystemCallErrorNumber=EPERM", "UMask=0077", "Nice=15",
+    "IOSchedulingClass=idle",
+]  # fmt: skip
+ROWS_SOURCES = {
+    "server": "server: counted by the backup server when it admitted the job",
+    "client": "client-asserted: counted by the client while it dumped (not verified by the server)",
+    "drill": "drill: counted by the drill in the COPY/INSERT data of the verified dump",
+}
 
 
 def log(message: str, priority: int = 6) -> None:
@@ -64,55 +91,8 @@ def write_atomic(path: Path, text: str, mode: int = 0o640) -> None:
     tmp.replace(path)
 
 
-# --------------------------------------------------------------------------- dump parsing
-
-
-class CopyRows:
-    """Rows per table of a plain pg_dump stream (COPY ... FROM stdin; blocks), fed in chunks of any size."""
-
-    def __init__(self) -> None:
-        self.rows: dict[str, int] = {}
-        self.table: str | None = None
-        self.carry = b""
-
-    def feed(self, chunk: bytes) -> None:
-        data = self.carry + chunk
-        cut = data.rfind(b"\n")
-        if cut < 0:
-            self.carry = data
-            return
-        self.carry = data[cut + 1 :]
-        self._scan(b"\n" + data[: cut + 1])
-
-    def _scan(self, text: bytes) -> None:  # text: "\n" + whole lines
-        pos = 0
-        while pos < len(text) - 1:
-            if self.table is not None:
-                end = text.find(b"\n\\.\n", pos)
-                if end < 0:
-                    self.rows[self.table] += text.count(b"\n", pos + 1)
-                    return
-                self.rows[self.table] += text.count(b"\n", pos + 1, end + 1)
-                self.table = None
-                pos = end + 3
-                continue
-            start = text.find(b"\nCOPY ", pos)
-            if start < 0:
-                return
-            line_end = text.index(b"\n", start + 1)
-            match = COPY_HEADER.match(text[start + 1 : line_end])
-            if match:
-                self.table = match.group(1).decode("utf-8", "replace")
-                self.rows.setdefault(self.table, 0)
-            pos = line_end
-
-
-def dump_rows(path: Path) -> dict[str, int]:
-    counter = CopyRows()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            counter.feed(chunk)
-    return counter.rows
+class DrillError(Exception):
+    """The dataset cannot be proven restorable (the message says why)."""
 
 
 # --------------------------------------------------------------------------- backup server state (read-only)
@@ -122,21 +102,6 @@ class Server:
     def __init__(self, path: Path) -> None:
         self.config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
 
-    def env(self, name: str) -> dict[str, str]:
-        secrets = json.loads((Path(self.config["secrets_dir"]) / f"{name}.json").read_text(encoding="utf-8"))
-        return {
-            "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-            "HOME": "/nonexistent",
-            "RESTIC_REPOSITORY": str(Path(self.config["repos_dir"]) / name),
-            "RESTIC_PASSWORD": secrets["repository_password"],
-        }
-
-    def restic(self, name: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [self.config.get("restic", "/usr/bin/restic"), "--no-lock", "--no-cache", *args],
-            env=self.env(name), capture_output=True, text=True, check=False,
-        )  # fmt: skip
-
     def ledger(self, name: str) -> list[dict[str, Any]]:
         path = Path(self.config["state_dir"]) / "ledger" / f"{name}.jsonl"
         if not path.exists():
@@ -145,27 +110,65 @@ class Server:
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:
-        """The dataset's lock: no retention/prune (nor job) changes the repository while it is restored."""
+        """The dataset's lock: no retention/prune (nor job) changes the repository while it is restored. A lock
+        file this (root) process creates is given to the service user, whose jobs open it too."""
         path = Path(self.config["state_dir"]) / "locks" / f"{name}.lock"
         with path.open("a") as handle:
+            if os.fstat(handle.fileno()).st_uid != (owner := pwd.getpwnam(self.config["user"])).pw_uid:
+                os.fchown(handle.fileno(), owner.pw_uid, owner.pw_gid)
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
 
-def newest_verified_snapshot(server: Server, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(ledger entry, restic snapshot) of the newest trusted snapshot that still exists and has a manifest."""
-    listed = server.restic(name, "snapshots", "--json")
-    if listed.returncode != 0:
-        raise DrillError(f"cannot list snapshots: {listed.stderr.strip()[-400:]}")
-    present = {s["id"]: s for s in json.loads(listed.stdout or "[]")}
-    candidates = [e for e in server.ledger(name)
-                  if e.get("event") == "snapshot" and e.get("trusted") and e.get("manifest") and e["id"] in present]  # fmt: skip
+def forgotten_ids(ledger: list[dict[str, Any]]) -> set[str]:
+    return {i for e in ledger if e.get("event") == "forgotten" for i in (e.get("ids") or [])}
+
+
+def newest_trusted_in_ledger(ledger: list[dict[str, Any]]) -> dict[str, Any]:
+    """The newest snapshot entry that is trusted, admitted (when admission recorded it), flagged by no anomaly
+    rule, not forgotten by retention, older than any hold still open, and has a checksum manifest."""
+    forgotten = forgotten_ids(ledger)
+    open_holds: list[float] = []
+    for entry in ledger:
+        if entry.get("event") == "hold":
+            open_holds.append(float(entry.get("at") or 0))
+        elif entry.get("event") == "hold-cleared":
+            open_holds.clear()
+    before = min(open_holds) if open_holds else math.inf
+    candidates = [e for e in ledger if e.get("event") == "snapshot" and e.get("trusted") is True
+                  and e.get("admitted", True) is True and not e.get("anomaly") and e.get("manifest")
+                  and e.get("id") not in forgotten and float(e.get("arrived") or 0) < before]  # fmt: skip
     if not candidates:
         raise DrillError(
             "no trusted snapshot with a checksum manifest in the ledger: nothing proven restorable"
         )
-    entry = max(candidates, key=lambda e: float(e["arrived"]))
-    return entry, present[entry["id"]]
+    return max(candidates, key=lambda e: float(e["arrived"]))
+
+
+def choose_snapshot(server: Server, config: dict[str, Any], name: str) -> tuple[dict[str, Any], str]:
+    """(ledger entry, how it was chosen). The backup server's own word (rempart-backup-admin trusted) when it has
+    that command; the ledger rule above when the command does not exist (older backup server)."""
+    ledger = server.ledger(name)
+    admin = config.get("admin_command")
+    answer = None
+    if admin:
+        try:
+            answer = subprocess.run([admin, "trusted", name], capture_output=True, text=True, check=False,
+                                    timeout=600)  # fmt: skip
+        except FileNotFoundError:
+            answer = None
+    if answer is not None and not (answer.returncode == 2 and "invalid choice" in answer.stderr):
+        chosen = answer.stdout.strip()
+        if answer.returncode != 0 or not SNAPSHOT_ID.fullmatch(chosen):
+            raise DrillError(
+                f"no trusted snapshot: {Path(admin).name} trusted {name} exited {answer.returncode}"
+            )
+        entry = next((e for e in reversed(ledger) if e.get("event") == "snapshot"
+                      and str(e.get("id", "")).startswith(chosen)), None)  # fmt: skip
+        if entry is None or not entry.get("manifest"):
+            raise DrillError(f"trusted snapshot {chosen[:8]} has no checksum manifest in the ledger")
+        return entry, f"{Path(admin).name} trusted"
+    return newest_trusted_in_ledger(ledger), "ledger (rempart-backup-admin has no trusted command)"
 
 
 def read_manifest(path: str) -> list[tuple[str, str]]:
@@ -177,100 +180,192 @@ def read_manifest(path: str) -> list[tuple[str, str]]:
     return entries
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def restic_pattern(path: str) -> str:
     return re.sub(r"([\\*?\[])", r"\\\1", path)
 
 
-class DrillError(Exception):
-    """The dataset cannot be proven restorable (the message says why)."""
+def valid_rows(rows: Any) -> bool:
+    return isinstance(rows, dict) and all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in rows.items()
+    )
 
 
-# --------------------------------------------------------------------------- scratch PostgreSQL
+def expected_rows(entry: dict[str, Any], dump_rows: dict[str, int]) -> tuple[dict[str, int], str]:
+    """The row counts the load is compared with, and where they come from (never silently the client's)."""
+    if valid_rows(entry.get("server_rows")):
+        return entry["server_rows"], ROWS_SOURCES["server"]
+    claimed = (entry.get("client") or {}).get("rows")
+    if valid_rows(claimed) and claimed:
+        return claimed, ROWS_SOURCES["client"]
+    return dump_rows, ROWS_SOURCES["drill"]
 
 
-class ScratchPostgres:
-    """A throw-away cluster inside the drill's sandbox: initdb in the work folder, unix socket only (no TCP,
-    and the unit has no network anyway), every durability setting off, removed after the check."""
-
-    def __init__(self, bindir: str, root: Path) -> None:
-        self.bin, self.data, self.socket = Path(bindir), root / "pgdata", root / "pgsock"
-
-    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(list(args), capture_output=True, text=True, check=False)
-        if check and result.returncode != 0:
-            raise DrillError(
-                f"{Path(args[0]).name} failed: {(result.stderr or result.stdout).strip()[-600:]}"
-            )
-        return result
-
-    def __enter__(self) -> ScratchPostgres:
-        self.socket.mkdir(parents=True, mode=0o700)
-        self.run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                 "-E", "UTF8", "--locale=C", "--no-sync")  # fmt: skip
-        options = (f"-c listen_addresses='' -c unix_socket_directories='{self.socket}' -c fsync=off "
-                   "-c synchronous_commit=off -c full_page_writes=off -c jit=off -c max_wal_size=4GB")  # fmt: skip
-        self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.data / "server.log"),
-                 "-o", options, "-w", "-t", "120", "start")  # fmt: skip
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "immediate", "stop", check=False)
-
-    def psql(self, database: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return self.run(str(self.bin / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", str(self.socket),
-                        "-U", "postgres", "-d", database, *args)  # fmt: skip
-
-    def scalar(self, database: str, sql: str) -> str:
-        return self.psql(database, "-tA", "-c", sql).stdout.strip()
+def compare_rows(loaded: dict[str, int], expected: dict[str, int], source: str) -> list[str]:
+    problems = [f"{table[:80]}: {loaded[table]} rows loaded, {rows} expected" for table, rows in sorted(expected.items())
+                if table in loaded and loaded[table] != rows]  # fmt: skip
+    missing = sorted(t[:80] for t in set(expected) - set(loaded))
+    if missing:
+        problems.append(f"tables missing after the load: {', '.join(missing[:10])}")
+    return [f"{p} ({source.split(':')[0]})" for p in problems]
 
 
-def check_postgresql(bindir: str, root: Path, dump: Path, database: str, expected: dict[str, int]) -> int:
-    """Load the dump into a scratch database, compare rows per table; the number of rows compared."""
-    text_roles: set[str] = set()
-    with dump.open("r", encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            if line.startswith(("ALTER ", "GRANT ", "SET ROLE", "CREATE SCHEMA")):
-                text_roles.update(m.strip('"') for m in ROLE_REFERENCES.findall(line))
-    with ScratchPostgres(bindir, root) as pg:
-        for role in sorted(text_roles - {"postgres", "PUBLIC", "public"}):
-            quoted = role.replace('"', '""')
-            pg.psql("postgres", "-c", f'CREATE ROLE "{quoted}" NOLOGIN')
-        pg.psql("postgres", "-c", f'CREATE DATABASE "{database.replace(chr(34), chr(34) * 2)}"')
-        pg.psql(database, "-f", str(dump))
-        tables = set(pg.scalar(database, "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
-                                         "WHERE schemaname NOT IN ('pg_catalog', 'information_schema')").split())  # fmt: skip
-        problems, checked = [], 0
-        for table, rows in sorted(expected.items()):
-            found = int(pg.scalar(database, f"SELECT count(*) FROM {table}"))
-            checked += found
-            if found != rows:
-                problems.append(f"{table}: {found} rows restored, {rows} at backup time")
-        missing = {t for t in expected if "." in t} - tables
-        if missing:
-            problems.append(f"tables missing after restore: {', '.join(sorted(missing))}")
-        if problems:
-            raise DrillError("; ".join(problems))
-        return checked
+# --------------------------------------------------------------------------- the restore unit (one credential)
+
+
+def entry_kind(mode: int) -> str:
+    kinds = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
+             stat.S_IFBLK: "block device"}  # fmt: skip
+    return kinds.get(stat.S_IFMT(mode), "special file")
+
+
+def sha256_nofollow(path: str) -> str:
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise OSError(f"{path}: not a regular file")
+        digest = hashlib.sha256()
+        while chunk := handle.read(CHUNK):
+            digest.update(chunk)
+        return digest.hexdigest()
+
+
+def scan_restored(target: Path) -> tuple[dict[str, list[Any]], list[list[str]]]:
+    """{"/path": [size, sha256]} of the regular files, [["/path", kind]] of everything else refused (never read,
+    never followed: os.walk does not descend into a symlinked folder)."""
+    files: dict[str, list[Any]] = {}
+    refused: list[list[str]] = []
+    for directory, folders, names in os.walk(target):
+        for name in [*folders, *names]:
+            path = os.path.join(directory, name)
+            info = os.lstat(path)
+            relative = "/" + os.path.relpath(path, target)
+            if stat.S_ISDIR(info.st_mode):
+                continue
+            if stat.S_ISREG(info.st_mode):
+                files[relative] = [info.st_size, sha256_nofollow(path)]
+            else:
+                refused.append([relative, entry_kind(info.st_mode)])
+    return files, refused
+
+
+def restore_unit(
+    restic: str, repository: str, secrets: str, snapshot: str, target: str, include: str | None
+) -> int:
+    password = json.loads(Path(secrets).read_text(encoding="utf-8"))["repository_password"]
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/nonexistent", "RESTIC_REPOSITORY": repository,
+           "RESTIC_PASSWORD": password}  # fmt: skip
+    args = [restic, "--no-lock", "--no-cache", "restore", snapshot, "--target", target]
+    if include:
+        args += ["--include-file", include]
+    restored = subprocess.run(args, env=env, capture_output=True, text=True, check=False)
+    files, refused = scan_restored(Path(target))
+    sys.stdout.write(json.dumps({"rc": restored.returncode, "stderr": restored.stderr.strip()[-600:],
+                                 "files": files, "refused": refused}) + "\n")  # fmt: skip
+    return 0 if restored.returncode == 0 and not refused else 1
+
+
+# --------------------------------------------------------------------------- starting the units
+
+
+def start_unit(
+    unit: str, properties: list[str], argv: list[str], stdin: int | None = None, timeout: float | None = None
+) -> dict[str, Any]:
+    """Run argv in a transient unit (systemd-run --wait --pipe) and return the JSON object it printed last."""
+    command = ["systemd-run", "--quiet", "--wait", "--pipe", "--collect", f"--unit={unit}",
+               *(f"--property={p}" for p in properties), "--", *argv]  # fmt: skip
+    done = subprocess.run(command, stdin=stdin if stdin is not None else subprocess.DEVNULL,
+                          capture_output=True, check=False, timeout=timeout)  # fmt: skip
+    for line in done.stderr.decode("utf-8", "replace").splitlines()[-10:]:
+        log(f"rempart: drill: {unit}: {line.lstrip('<0123456789>')[:300]}")
+    lines = done.stdout.decode("utf-8", "replace").strip().splitlines()
+    try:
+        answer = json.loads(lines[-1]) if lines else None
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise DrillError(f"{unit} exited {done.returncode} without a result")
+    return answer
+
+
+def restore_properties(config: dict[str, Any], server: dict[str, Any], name: str, target: Path) -> list[str]:
+    repos, secrets = server["repos_dir"], server["secrets_dir"]
+    return [
+        f"User={config['server_user']}", f"Group={config['server_user']}",
+        f"TemporaryFileSystem={secrets}:ro", f"BindReadOnlyPaths={Path(secrets) / f'{name}.json'}",
+        f"TemporaryFileSystem={repos}:ro", f"BindReadOnlyPaths={Path(repos) / name}",
+        f"ReadWritePaths={target}", f"InaccessiblePaths=-{server['state_dir']}", f"InaccessiblePaths=-{Path(server['secrets_dir']).parent / 'tls'}",
+        f"InaccessiblePaths=-{config['metrics_dir']}", f"RuntimeMaxSec={config.get('unit_timeout', '24h')}",
+        *SANDBOX,
+    ]  # fmt: skip
+
+
+def load_properties(config: dict[str, Any]) -> list[str]:
+    return [
+        "DynamicUser=yes", f"RuntimeMaxSec={config.get('unit_timeout', '24h')}", "ProtectProc=invisible",
+        *(f"InaccessiblePaths=-{p}" for p in config["load_forbidden_paths"]), *SANDBOX,
+    ]  # fmt: skip
+
+
+def open_dump(target: Path, name: str) -> int:
+    """The dump, opened without following any link, refused unless it is a regular file."""
+    folder = os.open(target, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        descriptor = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=folder)
+    except OSError as error:
+        raise DrillError(f"refused: /{name} cannot be opened as a plain file ({error.strerror})") from None
+    finally:
+        os.close(folder)
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise DrillError(f"refused: /{name} is not a regular file")
+    os.set_blocking(descriptor, True)
+    return descriptor
+
+
+def load_dump(config: dict[str, Any], dataset: dict[str, Any], target: Path, unit: str) -> dict[str, Any]:
+    descriptor = open_dump(target, f"{dataset['database']}.sql")
+    program = ["/usr/bin/python3", str(Path(config["program_dir"]) / "rempart_drill_load.py")]
+    if dataset["kind"] == "postgresql":
+        argv = [*program, "postgresql", config["pg_bindir"], dataset["database"]]
+    else:
+        argv = [*program, "mariadb", dataset["database"]]
+    try:
+        return start_unit(
+            unit, load_properties(config), [*argv, *config["load_forbidden_paths"]], stdin=descriptor
+        )
+    finally:
+        os.close(descriptor)
 
 
 # --------------------------------------------------------------------------- one dataset
 
 
 def free_bytes(path: Path) -> int:
-    stat = os.statvfs(path)
-    return stat.f_bavail * stat.f_frsize
+    info = os.statvfs(path)
+    return info.f_bavail * info.f_frsize
+
+
+def verify_files(result: dict[str, Any], selected: list[tuple[str, str]], restored: dict[str, Any]) -> None:
+    files = restored.get("files") or {}
+    refused = dict(map(tuple, restored.get("refused") or []))
+    for path, digest in selected:
+        found = files.get(path)
+        if found is None:
+            result["files_failed"] += 1
+            why = f"refused ({refused[path]}, never opened)" if path in refused else "not restored"
+            result["errors"].append(f"{path}: {why}")
+        elif found[1] == digest:
+            result["files_verified"] += 1
+            result["bytes_restored"] += int(found[0])
+        else:
+            result["files_failed"] += 1
+            result["errors"].append(
+                f"{path}: sha256 {found[1][:16]}… differs from the manifest {digest[:16]}…"
+            )
 
 
 def drill_dataset(
-    server: Server, config: dict[str, Any], dataset: dict[str, Any], work: Path
+    server: Server, config: dict[str, Any], dataset: dict[str, Any], work: Path, stamp: str
 ) -> dict[str, Any]:
     name = dataset["name"]
     started = time.monotonic()
@@ -278,71 +373,83 @@ def drill_dataset(
                               "files_failed": 0, "rows_checked": None, "bytes_restored": 0, "duration_s": 0.0,
                               "rto_hours": dataset.get("rto_hours"), "errors": [], "scope": "full"}  # fmt: skip
     target = work / name
+    total = 0
+    unit = f"{config.get('unit', 'rempart-drill')}-{{step}}-{name}-{stamp}"
     try:
+        # chosen before taking the dataset's lock (the admin command may take it), checked again under it
+        entry, chosen_by = choose_snapshot(server, config, name)
         with server.lock(name):
-            entry, snapshot = newest_verified_snapshot(server, name)
-            result.update(snapshot=entry["id"], snapshot_arrived=datetime.fromtimestamp(
+            if entry["id"] in forgotten_ids(server.ledger(name)):
+                raise DrillError(
+                    f"snapshot {entry['id'][:8]} was forgotten by retention while the drill chose it"
+                )
+            result.update(snapshot=entry["id"], snapshot_chosen_by=chosen_by, snapshot_arrived=datetime.fromtimestamp(
                 float(entry["arrived"]), UTC).isoformat(timespec="seconds"))  # fmt: skip
             manifest = read_manifest(entry["manifest"])
             if not manifest:
                 raise DrillError(f"empty checksum manifest {entry['manifest']}")
-            total = int((snapshot.get("summary") or {}).get("total_bytes_processed")
-                        or ((entry.get("stats") or {}).get("processed_bytes") or 0))  # fmt: skip
+            total = int((entry.get("stats") or {}).get("processed_bytes") or 0)
             result["files_in_manifest"] = len(manifest)
             selected = manifest
-            args = ["restore", entry["id"], "--target", str(target)]
+            owner = pwd.getpwnam(config["server_user"])
+            target.mkdir(mode=0o700)
+            os.chown(target, owner.pw_uid, owner.pw_gid)
+            include = None
             if (dataset["kind"] == "files" and dataset.get("criticality") != "vital"
                     and total > int(config["full_max_bytes"]) and len(manifest) > int(config["sample_files"])):  # fmt: skip
                 selected = random.SystemRandom().sample(manifest, int(config["sample_files"]))
                 result["scope"] = "sample"
                 include = work / f"{name}.include"
                 include.write_text("".join(f"{restic_pattern(p)}\n" for p, _ in selected), encoding="utf-8")
-                args += ["--include-file", str(include)]
-            need = total if result["scope"] == "full" else 0
-            if need and free_bytes(work) < need * 1.1:
+                os.chown(include, owner.pw_uid, owner.pw_gid)
+            if result["scope"] == "full" and total and free_bytes(work) < total * 1.1:
                 raise DrillError(
-                    f"not enough space in {work}: {free_bytes(work)} bytes free, {need} to restore"
+                    f"not enough space in {work}: {free_bytes(work)} bytes free, {total} to restore"
                 )
-            target.mkdir(parents=True, mode=0o700)
-            restored = server.restic(name, *args)
-            if restored.returncode != 0:
-                result["errors"].append(f"restic restore exited {restored.returncode}: "
-                                        f"{restored.stderr.strip()[-600:]}")  # fmt: skip
-        for path, digest in selected:
-            local = target / path.lstrip("/")
-            try:
-                actual = sha256_of(local)
-                result["bytes_restored"] += local.stat().st_size
-            except OSError as error:
-                result["files_failed"] += 1
-                result["errors"].append(f"{path}: not restored ({error.strerror})")
-                continue
-            if actual == digest:
-                result["files_verified"] += 1
-            else:
-                result["files_failed"] += 1
-                result["errors"].append(
-                    f"{path}: sha256 {actual[:16]}… differs from the manifest {digest[:16]}…"
-                )
-        if dataset["kind"] == "postgresql" and result["files_failed"] == 0 and not result["errors"]:
-            dump = target / f"{dataset['database']}.sql"
-            client = entry.get("client") or {}
-            expected = client.get("rows") or {}
-            result["rows_source"] = (
-                "backup-time count (client)" if expected else "COPY rows of the verified dump"
-            )
-            expected = expected or dump_rows(dump)
-            result["rows_checked"] = check_postgresql(config["pg_bindir"], work / f"{name}.pg", dump,
-                                                      dataset["database"], expected)  # fmt: skip
-        elif dataset["kind"] == "mariadb":
+            restic = server.config.get("restic", "/usr/bin/restic")
+            repository = str(Path(server.config["repos_dir"]) / name)
+            restored = start_unit(unit.format(step="restore"), restore_properties(config, server.config, name, target),
+                                  ["/usr/bin/python3", str(Path(config["program_dir"]) / "rempart_restore_drill.py"),
+                                   "restore", restic, repository, str(Path(server.config["secrets_dir"]) / f"{name}.json"),
+                                   entry["id"], str(target),
+                                   *([str(include)] if include else [])])  # fmt: skip
+        if restored.get("rc") != 0:
             result["errors"].append(
-                "scratch restore of mariadb dumps is not implemented: checksum verified only"
+                f"restic restore exited {restored.get('rc')}: {str(restored.get('stderr'))[-600:]}"
             )
-    except (DrillError, OSError, ValueError, KeyError) as error:
-        result["errors"].append(str(error))
+        refused = restored.get("refused") or []
+        if refused:
+            result["refused_entries"] = len(refused)
+            listed = ", ".join(f"{p[:120]} ({kind})" for p, kind in refused[:5])
+            if dataset["kind"] != "files":
+                result["errors"].append(f"refused: {len(refused)} symlink(s) or special file(s) restored, never "
+                                        f"opened: {listed}")  # fmt: skip
+            else:
+                log(
+                    f"rempart: drill of {name}: {len(refused)} symlink(s) or special file(s) not followed: {listed}",
+                    4,
+                )
+        verify_files(result, selected, restored)
+        if dataset["kind"] != "files" and result["files_failed"] == 0 and not result["errors"]:
+            extra = set(restored.get("files") or {}) - {f"/{dataset['database']}.sql"}
+            if extra:
+                raise DrillError(f"refused: the dump's snapshot holds {len(extra)} other file(s)")
+            loaded = load_dump(config, dataset, target, unit.format(step="load"))
+            result["load"] = {k: loaded.get(k) for k in ("sandbox", "skipped", "refused")}
+            if loaded.get("error"):
+                raise DrillError(
+                    f"{'refused' if loaded.get('refused') else 'load failed'}: {loaded['error']}"
+                )
+            rows, dump_rows = loaded.get("rows"), loaded.get("dump_rows")
+            if not (valid_rows(rows) and valid_rows(dump_rows)):
+                raise DrillError("the load returned no row counts")
+            expected, result["rows_source"] = expected_rows(entry, dump_rows)
+            result["errors"] += compare_rows(rows, expected, result["rows_source"])
+            result["rows_checked"] = sum(rows.get(t, 0) for t in expected)
+    except (DrillError, OSError, ValueError, KeyError, subprocess.TimeoutExpired) as error:
+        result["errors"].append(str(error)[:1000])
     finally:
         shutil.rmtree(target, ignore_errors=True)
-        shutil.rmtree(work / f"{name}.pg", ignore_errors=True)
     result["duration_s"] = round(time.monotonic() - started, 3)
     estimate = result["duration_s"]
     if result["scope"] == "sample" and result["bytes_restored"]:
@@ -403,12 +510,13 @@ def run(request: str) -> int:
     started_at, started = now_iso(), time.time()
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%SZ")
     work = Path(config["work_dir"]) / stamp
-    work.mkdir(parents=True, mode=0o700)
+    work.mkdir(parents=True, mode=0o711)  # the restore unit (service user) reaches its own target only
+    work.chmod(0o711)
     results: list[dict[str, Any]] = []
     try:
         for dataset in datasets:
             log(f"rempart: drill: restoring {dataset['name']}")
-            result = drill_dataset(server, config, dataset, work)
+            result = drill_dataset(server, config, dataset, work, stamp)
             results.append(result)
             level = 6 if result["status"] == "passed" else 2
             log(f"rempart: drill of {dataset['name']}: {result['status'].upper()} ({result['files_verified']} "
@@ -441,7 +549,12 @@ def main(argv: Iterable[str]) -> int:
     args = list(argv)
     if len(args) == 3 and args[1] == "run":
         return run(args[2])
-    log("usage: rempart_restore_drill.py run scheduled|REQUEST", 3)
+    if len(args) in (7, 8) and args[1] == "restore":
+        return restore_unit(*args[2:7], args[7] if len(args) == 8 else None)
+    log(
+        "usage: rempart_restore_drill.py run scheduled|REQUEST | restore RESTIC REPOSITORY SECRETS SNAPSHOT TARGET [INCLUDE]",
+        3,
+    )
     return 64
 
 
