@@ -44,6 +44,55 @@ def rempart_alerts(establishment: Any) -> dict[str, Any]:
     }
 
 
+THRESHOLD_METRICS = {
+    "rempart_alert_backup_age_warning_seconds": "newest backup older than this (rpo_hours x ratio + grace): warning",
+    "rempart_alert_backup_age_critical_seconds": "newest backup older than this: critical",
+    "rempart_alert_offsite_lag_warning_seconds": "offsite copy lag above this: warning",
+    "rempart_alert_offsite_lag_critical_seconds": "offsite copy lag above this: critical",
+    "rempart_alert_drill_age_warning_seconds": "last restore drill older than this: warning",
+    "rempart_alert_drill_age_critical_seconds": "last restore drill older than this: critical",
+    "rempart_alert_check_age_warning_seconds": "last restic check older than this: warning",
+    "rempart_alert_check_age_critical_seconds": "last restic check older than this: critical",
+    "rempart_alert_quota_warning_ratio": "repository use / quota above this: warning",
+    "rempart_alert_quota_critical_ratio": "repository use / quota above this: critical",
+}
+
+
+def _threshold_values(dataset: dict[str, Any]) -> dict[str, float]:
+    limits, rpo = dataset["thresholds"], float(dataset["rpo_hours"]) * 3600
+    grace = float(limits["backup_grace_minutes"]) * 60
+    values = {
+        "rempart_alert_backup_age_warning_seconds": rpo * float(limits["backup_age_warning_ratio"]) + grace,
+        "rempart_alert_backup_age_critical_seconds": rpo * float(limits["backup_age_critical_ratio"]) + grace,
+        "rempart_alert_quota_warning_ratio": float(limits["quota_warning_percent"]) / 100,
+        "rempart_alert_quota_critical_ratio": float(limits["quota_critical_percent"]) / 100,
+    }
+    for flow, unit, seconds in (
+        ("offsite_lag", "hours", 3600),
+        ("drill_age", "days", 86400),
+        ("check_age", "days", 86400),
+    ):
+        for level in ("warning", "critical"):
+            values[f"rempart_alert_{flow}_{level}_seconds"] = (
+                float(limits[f"{flow}_{level}_{unit}"]) * seconds
+            )
+    return values
+
+
+def rempart_alert_threshold_metrics(alerts: dict[str, Any]) -> str:
+    """The thresholds as Prometheus textfile metrics (the alert rules compare each dataset to its own)."""
+    lines = []
+    for metric, help_text in THRESHOLD_METRICS.items():
+        lines += [f"# HELP {metric} {help_text}", f"# TYPE {metric} gauge"]
+        for name, dataset in sorted(alerts["datasets"].items()):
+            value = _threshold_values(dataset)[metric]
+            lines.append(f'{metric}{{dataset="{name}",host="{dataset["host"]}"}} {value:.15g}')
+    return "\n".join(lines) + "\n"
+
+
 class FilterModule:
     def filters(self) -> dict[str, Any]:
-        return {"rempart_alerts": rempart_alerts}
+        return {
+            "rempart_alerts": rempart_alerts,
+            "rempart_alert_threshold_metrics": rempart_alert_threshold_metrics,
+        }
