@@ -220,6 +220,9 @@ def check_repository(name: str, dataset: dict[str, Any], metrics: Metrics, now: 
         if state != OK:
             finding.worse(state, f"dépôt à {percent:.0f} % de son quota ({used / 1024**3:.2f} / "
                                  f"{quota / 1024**3:.2f} Gio) : augmenter backup.expected_size_gib ou purger")  # fmt: skip
+        if metrics.get("rempart_repository_quota_exceeded", name) == 1:
+            finding.worse(CRITICAL, "dernier job refusé ou coupé au quota du dépôt : relever "
+                                    "backup.expected_size_gib ou purger")  # fmt: skip
         finding.perfdata.append(Perf(f"quota {name}", round(percent, 2), "%", warning, critical, 0, 100))
         finding.perfdata.append(Perf(f"utilisé {name}", used, "B", None, None, 0, quota))
     warning = float(limits["check_age_warning_days"]) * 86400
