@@ -368,8 +368,12 @@ def test_hold_mail_is_queued_while_the_relay_is_down_then_delivered(supervision,
 def test_quota_refuses_a_full_repository_and_cuts_a_job_that_passes_it(supervision):
     lab = supervision
     original = supervision_config(lab)
-    folder = "/srv/rempart/repos/imagerie"
-    size = lambda: int(lab.server.check_output(f"du -sb --apparent-size {folder} | cut -f1"))  # noqa: E731
+
+    def size() -> int:  # as the quota program measures it (sum of the files' sizes)
+        lab.server.check_output("rempart-quota usage imagerie")
+        text = lab.server.check_output(f"cat {METRICS}/rempart_quota_imagerie.prom")
+        return int(re.search(r"rempart_repository_used_bytes\{[^}]*\} (\d+)", text).group(1))
+
     before = size()
     try:
         # refused: the repository is already at its quota
