@@ -404,7 +404,7 @@ def test_quota_refuses_a_full_repository_and_cuts_a_job_that_passes_it(supervisi
         overshoot = after - quota
         print(
             f"quota cut: job stopped after {elapsed:.1f} s, repository {after / 2**20:.1f} MiB for a quota of "
-            f"{quota / 2**20:.1f} MiB (overshoot {overshoot / 2**20:.1f} MiB, watch interval 2 s)"
+            f"{quota / 2**20:.1f} MiB (overshoot {overshoot / 2**20:.1f} MiB, watch interval 1 s)"
         )
         assert after < before + 200 * 2**20 * 0.9, "most of the 200 MiB never reached the repository"
     finally:
