@@ -37,6 +37,7 @@ def rempart_alerts(establishment: Any) -> dict[str, Any]:
                 "host": dataset.host,
                 "rpo_hours": dataset.rpo_hours,
                 "quota_bytes": dataset.backup.quota_bytes,
+                "offline_copy": model.offline_copy is not None,
                 "thresholds": alerts.thresholds_for(dataset.name) if alerts else defaults,
             }
             for dataset in model.datasets

@@ -75,7 +75,13 @@ def lab(tmp_path: Path) -> Any:
         "metrics_dir": str(metrics),
         "red_button_flag": str(tmp_path / "red-button.json"),
         "datasets": {
-            name: {"host": "files-01", "rpo_hours": 24, "quota_bytes": 1000, "thresholds": dict(THRESHOLDS)}
+            name: {
+                "host": "files-01",
+                "rpo_hours": 24,
+                "quota_bytes": 1000,
+                "offline_copy": True,
+                "thresholds": dict(THRESHOLDS),
+            }
             for name in ("partages", "imagerie-médicale")
         },
     }
@@ -108,6 +114,11 @@ def lab(tmp_path: Path) -> Any:
                     f"rempart_repository_quota_bytes{{{labels}}} 1000",
                     f"rempart_repository_used_bytes{{{labels}}} 100",
                 ])  # fmt: skip
+            self.write("rempart_offline", [
+                *(f'rempart_offline_copy_last_timestamp_seconds{{dataset="{n}"}} {now - 86400}' for n in config["datasets"]),
+                *(f'rempart_offline_copy_stale{{dataset="{n}"}} 0' for n in config["datasets"]),
+                "rempart_offline_unknown_media_attached 0",
+            ])  # fmt: skip
             self.write("rempart_drill", [
                 f"rempart_drill_last_run_timestamp_seconds {now - 86400}",
                 *(f'rempart_drill_dataset_success{{dataset="{name}"}} 1' for name in config["datasets"]),
@@ -169,6 +180,11 @@ CONDITIONS = [
     ("repository", "rempart_quota_partages",
      ['rempart_repository_quota_bytes{dataset="partages"} 1000', 'rempart_repository_used_bytes{dataset="partages"} 500',
       'rempart_repository_quota_exceeded{dataset="partages"} 1'], 2, "dernier job refusé ou coupé au quota du dépôt"),
+    ("offline", "rempart_offline",
+     ['rempart_offline_copy_last_timestamp_seconds{dataset="partages"} {tendays}', 'rempart_offline_copy_stale{dataset="partages"} 1',
+      'rempart_offline_copy_last_timestamp_seconds{dataset="imagerie-médicale"} {now}',
+      'rempart_offline_copy_stale{dataset="imagerie-médicale"} 0'], 1,
+     "dernière copie hors ligne il y a 10.0 j, plus ancienne que la rotation"),
     ("repository", "rempart_check_partages",
      ['rempart_check_last_run_timestamp_seconds{dataset="partages"} {now}', 'rempart_check_success{dataset="partages"} 0'],
      2, "dernier contrôle d'intégrité en échec"),

@@ -240,7 +240,7 @@ def test_healthy_baseline_is_ok(supervision, prometheus):
         assert lab.run_unit(f"rempart-check@{dataset}.service") == 0
     assert lab.copy() == 0
     write_drill(lab, time.time())
-    for mode in ("backups", "offsite", "drill", "repository", "redbutton"):
+    for mode in ("backups", "offsite", "drill", "repository", "offline", "redbutton"):
         code, line = check(lab, mode)
         assert code == 0, line
     alerts_run(lab)  # records the healthy states (and mails what changed since the converge)

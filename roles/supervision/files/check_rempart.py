@@ -10,6 +10,8 @@ repository quota). Modes:
   offsite     per dataset: lag of the immutable offsite copy behind the newest on-site snapshot, last copy result
   drill       per dataset: age and result of the last restore drill
   repository  per dataset: repository use against its quota, age and result of the last restic check
+  offline     per dataset: newest offline copy against the rotation (when the establishment declares one); a
+              medium left attached, an unknown medium attached
   redbutton   the emergency isolation (red button): CRITICAL while the server is isolated
 
 Every mode names the datasets it reports on and says when the server is isolated (jobs are then suspended).
@@ -36,6 +38,7 @@ MODES = {
     "offsite": "EXTERNALISATION",
     "drill": "EXERCICES DE RESTAURATION",
     "repository": "DÉPÔTS",
+    "offline": "COPIE HORS LIGNE",
     "redbutton": "BOUTON ROUGE",
 }
 
@@ -243,11 +246,36 @@ def check_repository(name: str, dataset: dict[str, Any], metrics: Metrics, now: 
     return finding
 
 
+def check_offline(name: str, dataset: dict[str, Any], metrics: Metrics, now: float) -> Finding:
+    finding = Finding(name, OK)
+    if not dataset.get("offline_copy"):
+        return finding  # no offline leg declared (establishment.offline_copy)
+    stale = metrics.get("rempart_offline_copy_stale", name)
+    if stale is None:
+        finding.worse(
+            UNKNOWN, "aucune métrique de copie hors ligne (rempart-offline-status n'a jamais tourné ?)"
+        )
+        return finding
+    last = metrics.get("rempart_offline_copy_last_timestamp_seconds", name) or 0
+    if stale == 1:
+        age = f"il y a {_hours(now - last)}" if last > 0 else "jamais faite"
+        finding.worse(WARNING, f"dernière copie hors ligne {age}, plus ancienne que la rotation : brancher le "
+                               "prochain support")  # fmt: skip
+    if any(value == 1 for _, value in metrics.samples.get("rempart_offline_medium_attached_too_long", [])):
+        finding.worse(WARNING, "un support hors ligne est resté branché au-delà d'une copie : le débrancher")
+    if (metrics.get("rempart_offline_unknown_media_attached") or 0) > 0:
+        finding.worse(CRITICAL, "support inconnu branché sur le serveur de sauvegarde")
+    if last > 0:
+        finding.perfdata.append(Perf(f"âge copie hors ligne {name}", round(now - last), "s", None, None, 0))
+    return finding
+
+
 CHECKS = {
     "backups": check_backups,
     "offsite": check_offsite,
     "drill": check_drill,
     "repository": check_repository,
+    "offline": check_offline,
 }
 
 
