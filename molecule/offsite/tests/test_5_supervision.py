@@ -43,7 +43,7 @@ HOUR = 3600
 def start_sink(lab: Any) -> None:
     lab.files.run(f"systemctl reset-failed {SINK_UNIT}")
     lab.files.check_output(
-        f"systemd-run --unit={SINK_UNIT} python3 -W ignore /usr/local/bin/lab-smtp-sink.py 0.0.0.0 2525 {SINK_DIR}"
+        f"systemd-run --unit={SINK_UNIT} /usr/bin/python3 -W ignore /usr/local/bin/lab-smtp-sink.py 0.0.0.0 2525 {SINK_DIR}"
     )
     wait_until(lambda: lab.files.run("ss -ltn 'sport = :2525' | grep -q LISTEN").rc == 0)
 
