@@ -86,6 +86,25 @@ def test_watch_stops_the_job_before_the_quota(lab, monkeypatch):
     assert ["systemctl", "stop", "--no-block", "rempart-backup@partages.service"] in calls
     assert 'rempart_repository_used_bytes{dataset="partages",host="files-01"} 800' in lab.metrics("partages")
     assert "job coupé" in lab.log[-1]
+    quota.usage(lab.conf, ["partages"])  # after the job: the cut stays visible though the repository is below
+    assert 'rempart_repository_quota_exceeded{dataset="partages",host="files-01"} 1' in lab.metrics(
+        "partages"
+    )
+
+
+def test_a_later_uncut_job_clears_the_cut(lab, monkeypatch):
+    quota.cut_marker(lab.conf, "partages").write_text("1\n")
+
+    class Done:
+        stdout, returncode = "inactive\n", 0
+
+    monkeypatch.setattr(quota.subprocess, "run", lambda argv, **_: Done())
+    monkeypatch.setattr(quota.time, "sleep", lambda _: None)
+    assert quota.watch(lab.conf, "partages", "rempart-backup@partages.service", 1.0) == 0
+    assert not quota.cut_marker(lab.conf, "partages").exists()
+    assert 'rempart_repository_quota_exceeded{dataset="partages",host="files-01"} 0' in lab.metrics(
+        "partages"
+    )
 
 
 def test_unknown_dataset_is_refused(lab, tmp_path):

@@ -426,6 +426,8 @@ def test_quota_refuses_a_full_repository_and_cuts_a_job_that_passes_it(supervisi
         after = size()
         assert lab.local_snapshot_ids("imagerie") == snapshots, "the job was cut before its snapshot"
         assert "job coupé" in lab.server.check_output("journalctl -t rempart-alert -n 5 --no-pager -o cat")
+        code, line = check(lab, "repository")
+        assert code == 2 and "imagerie : dernier job refusé ou coupé au quota du dépôt" in line, line
         overshoot = after - quota
         print(
             f"quota cut: job stopped after {elapsed:.1f} s, repository {after / 2**20:.1f} MiB for a quota of "

@@ -82,11 +82,20 @@ def alert(config: dict[str, Any], name: str, problem: str) -> None:
     syslog.syslog(syslog.LOG_CRIT, " ".join(f"{k}={shlex.quote(str(v))}" for k, v in fields.items() if v))
 
 
+def cut_marker(config: dict[str, Any], name: str) -> Path:
+    """Present from a cut until a later job of the dataset ends uncut (hidden: the exporter reads *.prom only)."""
+    return Path(config["metrics_dir"]) / f".rempart_quota_{name}.cut"
+
+
+def over(config: dict[str, Any], name: str, used: int) -> bool:
+    quota = config["datasets"][name].get("quota_bytes")
+    return bool(quota) and (used >= quota or cut_marker(config, name).exists())
+
+
 def usage(config: dict[str, Any], names: list[str]) -> int:
     for name in names:
         used = repository_bytes(Path(config["repos_dir"]) / name)
-        quota = config["datasets"][name].get("quota_bytes")
-        write_metrics(config, name, used, bool(quota) and used >= quota)
+        write_metrics(config, name, used, over(config, name, used))
     return 0
 
 
@@ -113,6 +122,7 @@ def watch(config: dict[str, Any], name: str, unit: str, interval: float) -> int:
     quota = config["datasets"][name].get("quota_bytes")
     folder = Path(config["repos_dir"]) / name
     if not quota:
+        cut_marker(config, name).unlink(missing_ok=True)
         return 0
     previous, previous_at = repository_bytes(folder), time.monotonic()
     while _job_running(unit):
@@ -122,13 +132,16 @@ def watch(config: dict[str, Any], name: str, unit: str, interval: float) -> int:
         previous, previous_at = used, now
         if used + rate * interval >= quota:
             subprocess.run(["systemctl", "stop", "--no-block", unit], check=False)
+            cut_marker(config, name).write_text(f"{time.time():.0f}\n", encoding="utf-8")
             write_metrics(config, name, used, True)
             problem = (f"quota du dépôt atteint pendant le job ({used / 1024**2:.0f} Mio, quota "
                        f"{quota / 1024**2:.0f} Mio, {rate / 1024**2:.1f} Mio/s) : job coupé")  # fmt: skip
             alert(config, name, problem)
             print(f"rempart-quota: {name}: {problem}", file=sys.stderr)
             return 0
-    write_metrics(config, name, repository_bytes(folder), False)
+    cut_marker(config, name).unlink(missing_ok=True)  # this job ended uncut
+    used = repository_bytes(folder)
+    write_metrics(config, name, used, over(config, name, used))
     return 0
 
 
