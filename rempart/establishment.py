@@ -7,11 +7,13 @@ Field checks live here (pydantic); checks that need the whole model or the inven
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from collections.abc import Iterable
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
 from rempart.degraded_mode import DegradedMode
 from rempart.finess import finess_problem
@@ -169,6 +171,18 @@ class DatasetBackup(Strict):
     limit_upload_kib: int | None = Field(None, ge=64)
     # systemd OnCalendar overriding the schedule derived from rpo_hours (must be at least as frequent).
     schedule: str | None = Field(None, pattern=r"^[A-Za-z0-9*,./:~ -]{3,64}$")
+    # Expected size of the dataset's repository on the backup server (every retained snapshot), in GiB, and the
+    # growth it may take on top: the repository's quota (issue 15 item 5), enforced by the backup server.
+    # None: no quota for this dataset.
+    expected_size_gib: float | None = Field(None, gt=0, le=1_048_576)
+    growth_margin_percent: int = Field(50, ge=0, le=1000)
+
+    @property
+    def quota_bytes(self) -> int | None:
+        """The repository's quota: expected size plus the growth margin (None: no quota declared)."""
+        if self.expected_size_gib is None:
+            return None
+        return int(self.expected_size_gib * (1 + self.growth_margin_percent / 100) * 1024**3)
 
 
 class HardeningLevel(StrEnum):
@@ -218,6 +232,136 @@ class Hardening(Strict):
         return max(named, key=HARDENING_RANK.__getitem__) if named else self.other
 
 
+# --------------------------------------------------------------------------- alerts (issue 16)
+
+EmailAddress = Annotated[
+    str, Field(pattern=r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9-]+)+$")
+]
+# Each threshold: (type, default, bounds). Warning below critical is checked per pair (ALERT_THRESHOLD_PAIRS).
+_THRESHOLDS: dict[str, tuple[type, float, dict[str, float]]] = {
+    # backup age as a multiple of the dataset's rpo_hours, plus a grace for the job's own duration
+    "backup_age_warning_ratio": (float, 1.0, {"ge": 1.0, "le": 10.0}),
+    "backup_age_critical_ratio": (float, 2.0, {"ge": 1.0, "le": 20.0}),
+    "backup_grace_minutes": (int, 60, {"ge": 0, "le": 1440}),
+    # offsite copy behind the newest on-site snapshot
+    "offsite_lag_warning_hours": (float, 26.0, {"gt": 0, "le": 2160}),
+    "offsite_lag_critical_hours": (float, 50.0, {"gt": 0, "le": 4320}),
+    # restore drill (weekly by default) and restic check (weekly) ages
+    "drill_age_warning_days": (float, 8.0, {"gt": 0, "le": 366}),
+    "drill_age_critical_days": (float, 15.0, {"gt": 0, "le": 732}),
+    "check_age_warning_days": (float, 8.0, {"gt": 0, "le": 366}),
+    "check_age_critical_days": (float, 15.0, {"gt": 0, "le": 732}),
+    # repository use against its quota (backup.expected_size_gib + growth_margin_percent)
+    "quota_warning_percent": (float, 80.0, {"gt": 0, "le": 100}),
+    "quota_critical_percent": (float, 95.0, {"gt": 0, "le": 100}),
+}
+ALERT_THRESHOLD_PAIRS = (
+    ("backup_age_warning_ratio", "backup_age_critical_ratio"),
+    ("offsite_lag_warning_hours", "offsite_lag_critical_hours"),
+    ("drill_age_warning_days", "drill_age_critical_days"),
+    ("check_age_warning_days", "check_age_critical_days"),
+    ("quota_warning_percent", "quota_critical_percent"),
+)
+
+
+def _warning_below_critical(values: dict[str, Any]) -> None:
+    for warning, critical in ALERT_THRESHOLD_PAIRS:
+        if (
+            values.get(warning) is not None
+            and values.get(critical) is not None
+            and values[warning] > values[critical]
+        ):
+            raise ValueError(
+                f"{warning} ({values[warning]}) is above {critical} ({values[critical]}): the warning must come "
+                "first; lower the warning or raise the critical threshold"
+            )
+
+
+class _ThresholdChecks(Strict):
+    @model_validator(mode="after")
+    def ordered(self) -> _ThresholdChecks:
+        _warning_below_critical(self.model_dump())
+        return self
+
+
+AlertThresholds: type[Strict] = create_model(  # type: ignore[call-overload]
+    "AlertThresholds",
+    __base__=_ThresholdChecks,
+    __doc__="When check_rempart and the Prometheus rules warn and go critical (establishment-wide defaults).",
+    **{name: (kind, Field(default, **bounds)) for name, (kind, default, bounds) in _THRESHOLDS.items()},
+)
+ThresholdOverride: type[Strict] = create_model(  # type: ignore[call-overload]
+    "ThresholdOverride",
+    __base__=_ThresholdChecks,
+    __doc__="A dataset's own thresholds (alerts.overrides.<dataset>); unset keys keep alerts.thresholds.",
+    **{name: (kind | None, Field(None, **bounds)) for name, (kind, _, bounds) in _THRESHOLDS.items()},
+)
+
+
+class Alerts(Strict):
+    """Where alerts go (issue 16): mail to the on-call addresses through the establishment's SMTP relay, metrics
+    and the check plugin polled by the supervision addresses (Centreon/Nagios/Prometheus), every alert to syslog."""
+
+    email: list[EmailAddress] = Field(min_length=1)
+    smtp_relay: str
+    supervision: list[str] = Field(default_factory=list)
+    sender: EmailAddress | None = None
+    thresholds: AlertThresholds = Field(default_factory=AlertThresholds)  # type: ignore[valid-type]
+    overrides: dict[DatasetName, ThresholdOverride] = Field(default_factory=dict)  # type: ignore[valid-type]
+
+    @field_validator("smtp_relay")
+    @classmethod
+    def relay_host_and_port(cls, relay: str) -> str:
+        host, _, port = relay.rpartition(":")
+        host = host.removeprefix("[").removesuffix("]")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                f"{relay!r} is not host:port; write the relay with its port, e.g. 'smtp.ch-exemple.fr:25' "
+                "(or :587 for submission)"
+            )
+        if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|[0-9A-Fa-f:.]+", host):
+            raise ValueError(f"{host!r} is not a host name or address; e.g. 'smtp.ch-exemple.fr:25'")
+        return relay
+
+    @field_validator("supervision")
+    @classmethod
+    def addresses(cls, sources: list[str]) -> list[str]:
+        for source in sources:
+            try:
+                ipaddress.ip_network(source, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{source!r} is not an IP address or network; list the supervision pollers' addresses, "
+                    "e.g. '10.20.0.15' or '10.20.0.0/28'"
+                ) from None
+        return sources
+
+    @model_validator(mode="after")
+    def overrides_ordered(self) -> Alerts:
+        for name in self.overrides:
+            try:
+                _warning_below_critical(self.thresholds_for(name))
+            except ValueError as error:
+                raise ValueError(f"overrides.{name}: {error}") from None
+        return self
+
+    @property
+    def relay_host(self) -> str:
+        return self.smtp_relay.rpartition(":")[0].removeprefix("[").removesuffix("]")
+
+    @property
+    def relay_port(self) -> int:
+        return int(self.smtp_relay.rpartition(":")[2])
+
+    def thresholds_for(self, dataset: str) -> dict[str, float]:
+        """The dataset's effective thresholds: its override's keys over the establishment's."""
+        values = self.thresholds.model_dump()
+        override = self.overrides.get(dataset)
+        if override is not None:
+            values.update(override.model_dump(exclude_none=True))
+        return values
+
+
 class Dataset(Strict):
     name: DatasetName
     host: str = Field(min_length=1)
@@ -246,6 +390,9 @@ class Establishment(Strict):
     offline_copy: OfflineCopy | None = None
     # ANSSI-BP-028 level per host group (roles/hardening): docs/establishment.md, "Hardening levels".
     hardening: Hardening = Field(default_factory=Hardening)
+    # Alert delivery and thresholds (roles/supervision): docs/establishment.md, "Alerts". None: no mail; the
+    # check plugin and the metrics still run with the default thresholds, the exporter on 127.0.0.1 only.
+    alerts: Alerts | None = None
 
     @field_validator("finess", mode="before")
     @classmethod

@@ -44,9 +44,9 @@ def scaffold(
     suffix = f".{domain}" if domain else ""
     datasets = [
         {"name": "dpi", "description": "Dossier patient informatisé", "host": f"dpi-db-01{suffix}",
-         "kind": "postgresql", "database": "dpi", "criticality": "vital", "rto_hours": 8},
+         "kind": "postgresql", "database": "dpi", "criticality": "vital", "rto_hours": 8, "expected_size_gib": 100},
         {"name": "partages", "description": "Partages de fichiers des services", "host": f"fichiers-01{suffix}",
-         "kind": "files", "path": "/srv/partages", "criticality": "important", "rto_hours": 48},
+         "kind": "files", "path": "/srv/partages", "criticality": "important", "rto_hours": 48, "expected_size_gib": 500},
     ]  # fmt: skip
     environment = Environment(
         loader=PackageLoader("rempart", "templates/new-establishment"),
@@ -64,6 +64,7 @@ def scaffold(
         "datasets": datasets,
         "backup_server": f"sauvegarde-01{suffix}",
         "folder": folder,
+        "mail_domain": domain or f"{_slug(name)}.fr",
     }
     files = {
         template.removesuffix(".j2"): environment.get_template(template).render(answers)

@@ -64,6 +64,9 @@ _HINTS = {
     "rto_hours": "hours between 1 and 8760 (the DMIA of the dataset)",
     "retention_days": "days between 14 and 3650, and not fewer than retention.daily",
     "break_glass_role_arn": "an IAM role ARN such as 'arn:aws:iam::123456789012:role/rempart-break-glass'",
+    "email": "mail addresses such as 'astreinte-informatique@ch-exemple.fr'",
+    "sender": "a mail address such as 'rempart@ch-exemple.fr'",
+    "expected_size_gib": "the repository's expected size in GiB (every retained snapshot), e.g. 250",
 }
 
 
@@ -155,6 +158,7 @@ def _cross_checks(data: Mapping[str, Any], inventory_hosts: Collection[str] | No
             )
         )
     violations += _offline_media_checks(data.get("offline_copy"))
+    violations += _alert_override_checks(data.get("alerts"), names)
     offsite, retention = data.get("offsite"), data.get("retention") or {}
     if isinstance(offsite, dict) and isinstance(retention, dict):
         days, daily = offsite.get("retention_days"), retention.get("daily", 15)
@@ -172,6 +176,21 @@ def _cross_checks(data: Mapping[str, Any], inventory_hosts: Collection[str] | No
                 )
             )
     return violations
+
+
+def _alert_override_checks(alerts: Any, names: Collection[str]) -> list[Violation]:
+    """An override names a dataset of this establishment (a typo would silently keep the default thresholds)."""
+    overrides = alerts.get("overrides") if isinstance(alerts, dict) else None
+    if not isinstance(overrides, dict):
+        return []
+    return [
+        Violation(
+            f"{ROOT}.alerts.overrides.{name}",
+            f"unknown dataset {name!r}; an override names a declared dataset: {', '.join(sorted(names))}",
+        )
+        for name in overrides
+        if name not in names
+    ]
 
 
 def _offline_media_checks(offline: Any) -> list[Violation]:
