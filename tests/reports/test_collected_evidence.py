@@ -37,8 +37,11 @@ def test_offsite_verification_reaches_the_report(monkeypatch, lab_bucket, invent
     assert verify_offsite(monkeypatch, lab_bucket, record, 30) == 0
     written = json.loads(record.read_text())
     assert written["bucket"] == lab_bucket["bucket"] and written["compliant"] is True
+    assert written["location"] == "eu-west-3"  # read from the bucket, not from the inventory
     html, document = generate(inventory, results, now)
     assert requirement(document, "BP100-EXT-03")["status"] == "conforme"
+    assert requirement(document, "HDS-02")["status"] == "conforme"
+    assert "situé en eu-west-3 selon le fournisseur" in requirement(document, "HDS-02")["evidence"]
     assert lab_bucket["bucket"] in html
 
     # the same bucket judged against a longer retention than it locks: the finding reaches the report

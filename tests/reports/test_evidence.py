@@ -32,7 +32,7 @@ def test_report_reflects_recorded_results(inventory, results, now):
     assert dpi["restore_errors"] == 0
     assert requirement(document, "CARE-D2-03")["status"] == "conforme"
     assert requirement(document, "TK-RANSOM")["status"] == "conforme"
-    assert "0.15 / 4 h" in html
+    assert "0,15 / 4 h" in html
     assert "fichiers perdus : <strong>0</strong>" in html
     assert "backup-01" in html and "90 %" in html
 
