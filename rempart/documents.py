@@ -15,6 +15,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 
 from rempart.catalogue import catalogue
 from rempart.charts import target_vs_measured, time_series
+from rempart.crisis import REQUIRED_ROLES, ROLE_LABELS
 from rempart.dependencies import restore_order
 from rempart.establishment import Establishment
 from rempart.evidence import Evidence, build_evidence
@@ -27,15 +28,6 @@ from rempart.results import Results, load_results
 from rempart.validation import load_valid
 
 KINDS = {"files": "fichiers", "postgresql": "base PostgreSQL", "mariadb": "base MariaDB"}
-CONTACTS = (
-    "Directeur ou directrice de crise",
-    "RSSI",
-    "DSI / astreinte informatique",
-    "Référent du dossier patient (éditeur DPI)",
-    "Hébergeur de la copie hors site (HDS)",
-    "CERT Santé (signalement d'incident)",
-    "ARS (cellule de veille)",
-)
 
 
 def _environment() -> Environment:
@@ -139,21 +131,35 @@ def schedule(rpo_hours: int) -> str:
     return "quotidienne (au moins)" if rpo_hours >= 24 else f"au moins toutes les {rpo_hours} h"
 
 
-def render_plan(establishment: Establishment, now: datetime) -> str:
+RUNBOOKS = {
+    "bouton_rouge": "docs/runbook-bouton-rouge.md",
+    "restauration": "docs/runbook-restauration-complete.md",
+    "hors_site": "docs/runbook-reprise-hors-site.md",
+    "hors_ligne": "docs/runbook-rotation-support-hors-ligne.md",
+}
+
+
+def render_plan(establishment: Establishment, now: datetime, evidence: Evidence | None = None) -> str:
+    """The backup and restore plan; with ``evidence``, the measured drill durations per dataset."""
     order = restore_order(
         {d.name: d.depends_on for d in establishment.datasets},
         {d.name: d.criticality.value for d in establishment.datasets},
     )
+    measured = {d.name: d for d in evidence.datasets} if evidence else {}
     return (
         _environment()
         .get_template("plan-sauvegarde.html.j2")
         .render(
             e=establishment,
             datasets=[establishment.dataset(name) for name in order],
+            measured=measured,
             generated_at=now,
             kinds=KINDS,
             schedule=schedule,
-            contacts=CONTACTS,
+            crisis=establishment.crisis,
+            required_roles=[ROLE_LABELS[r] for r in REQUIRED_ROLES],
+            degraded=establishment.degraded_mode,
+            runbooks=RUNBOOKS,
             style=_style(),
         )
     )
@@ -183,7 +189,7 @@ def _write_establishment(establishment: Establishment, reports: Path, now: datet
             evidence.as_dict(), indent=2, ensure_ascii=False, default=str
         )
         + "\n",
-        folder / "plan-sauvegarde.html": render_plan(establishment, now),
+        folder / "plan-sauvegarde.html": render_plan(establishment, now, evidence),
     }
     for path, content in written.items():
         path.write_text(content, encoding="utf-8")

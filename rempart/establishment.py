@@ -13,6 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from rempart.crisis import Crisis
 from rempart.degraded_mode import DegradedMode
 from rempart.finess import finess_problem
 
@@ -246,6 +247,9 @@ class Establishment(Strict):
     offline_copy: OfflineCopy | None = None
     # ANSSI-BP-028 level per host group (roles/hardening): docs/establishment.md, "Hardening levels".
     hardening: Hardening = Field(default_factory=Hardening)
+    # Crisis contacts and the plan's document control (rempart/crisis.py). None: the backup and restore plan
+    # says its contacts are missing and cannot be signed.
+    crisis: Crisis | None = None
 
     @field_validator("finess", mode="before")
     @classmethod
