@@ -408,6 +408,9 @@ def client_side_encryption(inputs: Inputs, requirement: Requirement) -> Finding:
         f"{len(s.plaintext_objects)} en clair, configuration {'chiffrée' if s.repository_encrypted else 'EN CLAIR'}"
         for s in samples
     ]
+    if not bad and not any(s.where.startswith("hors site") for s in samples):
+        # what leaves the site is what HDS-03 is about: not measured without an offsite sample
+        return Finding(None, None, " ; ".join(parts) + " ; copie hors site non échantillonnée")
     return Finding(
         not bad,
         min(s.checked_at for s in samples),

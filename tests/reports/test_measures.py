@@ -133,6 +133,8 @@ MUTATIONS = {
     "plaintext object offsite": (lambda r: _json(next((r / "encryption").glob("rempart*.json")),
                                                  lambda c: c.update({"plaintext_objects": ["data/ab/cd"]})),
                                  {"HDS-03": "non conforme"}),
+    "offsite copy not sampled": (lambda r: next((r / "encryption").glob("rempart*.json")).unlink(),
+                                 {"HDS-03": "non mesuré"}),
     "red button never tested": (lambda r: shutil.rmtree(r / "red-button"), {"BP100-OPS-13": "non mesuré"}),
     "offsite lock broken": (lambda r: _json(r / "offsite" / "verify.json", lambda c: c.update({"compliant": False})),
                             {"BP100-EXT-03": "non conforme", "BP100-OPS-01": "non conforme"}),
