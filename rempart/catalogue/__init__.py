@@ -222,5 +222,9 @@ def render_markdown(data: Catalogue) -> str:
             label = f"**{r.id}**" + (f" ({', '.join(tags)})" if tags else "")
             statement = f"{_cell(r.statement_fr)}<br>*{_cell(r.source)}* — {r.basis.value}"
             how = _cell(r.how) + (f"<br>*Note:* {_cell(r.note)}" if r.note else "")
-            lines.append(f"| {label} | {statement} | {how} | {_cell(r.evidence)} |")
+            judged = ""
+            if r.measure != UNMEASURED:
+                age = f", result at most {r.max_age_days} days old" if r.max_age_days else ""
+                judged = f"<br>*Report:* `{r.measure}`{age}"
+            lines.append(f"| {label} | {statement} | {how} | {_cell(r.evidence)}{judged} |")
     return "\n".join(lines) + "\n"
