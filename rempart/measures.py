@@ -103,7 +103,9 @@ def degraded_stations(inputs: Inputs, requirement: Requirement) -> Finding:
     if not stations:
         return Finding(None, None, "aucun relevé des postes de secours")
     limit = mode.effective_staleness_limit_hours
-    parts, late = [], []
+    recorded = {s.station for s in stations}
+    late = [station.host for station in mode.stations if station.host not in recorded]
+    parts = [f"{host} : aucun relevé" for host in late]
     for station in sorted(stations, key=lambda s: s.station):
         if station.cutoff is None or station.last_success is None:
             parts.append(f"{station.station} : aucun classeur vérifié reçu")
@@ -216,7 +218,8 @@ def every_dataset_drilled(inputs: Inputs, requirement: Requirement) -> Finding:
         action.append(f"Corriger puis rejouer la restauration de {', '.join(failed)}.")
     if missing:
         action.append(f"Inclure {', '.join(missing)} dans l'exercice.")
-    return Finding(not (missing or failed), min(times), "dernière restauration par dossier — " + " ; ".join(parts),
+    newest = max(d.finished for d in inputs.results.drills)
+    return Finding(not (missing or failed), min(times, default=newest), "dernière restauration par dossier — " + " ; ".join(parts),
                    " ".join(action))  # fmt: skip
 
 

@@ -130,6 +130,10 @@ MUTATIONS = {
                                {"CARE-D2-02": "non conforme"}),
     "station fetch stale": (lambda r: _json(r / "degraded" / "station-01.json", _station_collected),
                             {"CARE-D2-02": "périmé"}),
+    "declared station never recorded": (
+        lambda r: _json(r / "degraded" / "station-01.json", lambda c: c.update({"station": "autre-poste"})),
+        {"CARE-D2-02": "non conforme"},
+    ),
     "plaintext object offsite": (lambda r: _json(next((r / "encryption").glob("rempart*.json")),
                                                  lambda c: c.update({"plaintext_objects": ["data/ab/cd"]})),
                                  {"HDS-03": "non conforme"}),
