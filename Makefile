@@ -85,11 +85,12 @@ demo: lab-up
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/drill.yml
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/red-button.yml -e red_button_state=isolate -e red_button_reason=demo
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/red-button.yml -e red_button_state=release
-	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/evidence.yml -e rempart_hardening_scan=true \
+	  -e rempart_hardening_scanner_dir=$(LAB_DIR)/oscap-trixie
 	@echo
 	@echo "Lab running (make lab-down removes it). Results:"
 	@find reports -type f | sort | sed 's/^/  /'
-	@echo "Rapport CaRE : reports/*/rapport-care.html   Plan : reports/*/plan-sauvegarde.html"
+	@echo "Rapport CaRE : reports/*/rapport-care.html (.pdf)   Plan : reports/*/plan-sauvegarde.html (.pdf)"
 	@cat $(LAB_DIR)/repo/drift.txt
 
 lint: setup lab-vault  ## ansible-lint syntax-checks playbooks with the lab inventory, whose vault it must open

@@ -6,9 +6,16 @@ from datetime import datetime
 from html import escape
 from zoneinfo import ZoneInfo
 
-DISPLAY_ZONE = ZoneInfo("Europe/Paris")  # hospital documents show French local time
+from rempart.french import fr_datetime
+
+DISPLAY_ZONE = ZoneInfo("Europe/Paris")  # hospital documents show French local time, with its offset
 PALETTE = ("#1f5fa8", "#c0392b", "#2e8b57", "#8e44ad", "#d68910", "#117a8b", "#7f8c8d")
 WIDTH, HEIGHT, LEFT, RIGHT, TOP, BOTTOM = 720, 260, 56, 150, 28, 36
+
+
+def _fr(value: float) -> str:
+    """Three significant digits, French decimal comma."""
+    return f"{value:.3g}".replace(".", ",")
 
 
 def _scale(value: float, low: float, high: float, start: float, end: float) -> float:
@@ -34,16 +41,16 @@ def time_series(title: str, unit: str, series: dict[str, list[tuple[datetime, fl
         value = top * fraction
         y = _scale(value, 0, top, plot_bottom, TOP)
         parts.append(
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="graduation" text-anchor="end">{value:.3g}</text>'
+            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" class="graduation" text-anchor="end">{_fr(value)}</text>'
         )
     parts.append(f'<text x="{LEFT}" y="{HEIGHT - 8}" class="graduation">{escape(unit)}</text>')
-    for label, at in (
-        (datetime.fromtimestamp(t0, DISPLAY_ZONE), LEFT),
-        (datetime.fromtimestamp(t1, DISPLAY_ZONE), plot_right),
+    for label, at, anchor in (
+        (datetime.fromtimestamp(t0, DISPLAY_ZONE), LEFT, "start"),
+        (datetime.fromtimestamp(t1, DISPLAY_ZONE), plot_right, "end"),
     ):
         parts.append(
-            f'<text x="{at}" y="{plot_bottom + 16}" class="graduation" text-anchor="middle">'
-            f"{label:%d/%m %H:%M}</text>"
+            f'<text x="{at}" y="{plot_bottom + 16}" class="graduation" text-anchor="{anchor}">'
+            f"{escape(fr_datetime(label))}</text>"
         )
     for index, (name, values) in enumerate(sorted(series.items())):
         colour = PALETTE[index % len(PALETTE)]
@@ -97,7 +104,7 @@ def target_vs_measured(title: str, unit: str, bars: list[tuple[str, float, float
         )
         parts.append(
             f'<text x="{max(measured_x, target_x) + 6:.1f}" y="{y + 14}" class="graduation">'
-            f"{measured:.3g} / {target:.3g} {escape(unit)}</text>"
+            f"{_fr(measured)} / {_fr(target)} {escape(unit)}</text>"
         )
     parts.append(
         f'<text x="{label_width}" y="{height - 8}" class="graduation">pointillé : cible ; barre : mesuré</text>'

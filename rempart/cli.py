@@ -10,6 +10,7 @@ from pathlib import Path
 from rempart import (
     documents,
     ght_stacks,
+    hardening_scan,
     lab,
     lab_offsite,
     offsite_outputs,
@@ -27,6 +28,7 @@ from rempart.validation import HARDENING_LEVEL_VARIABLE, hardening_level_set_in_
 
 COMMAND_MODULES = (
     documents,
+    hardening_scan,
     lab,
     scaffold,
     secrets,

@@ -10,31 +10,24 @@ import json
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
+from rempart.catalogue import catalogue
 from rempart.charts import target_vs_measured, time_series
+from rempart.crisis import REQUIRED_ROLES, ROLE_LABELS
 from rempart.dependencies import restore_order
 from rempart.establishment import Establishment
 from rempart.evidence import Evidence, build_evidence
+from rempart.french import CRITICALITY, fr_date, fr_datetime, fr_duration, fr_number
 from rempart.ght import establishment_sources
 from rempart.inventory import load_establishment_data
+from rempart.measures import LEVELS_FR, classify, hardening_figures
+from rempart.pdf import print_to_pdf
 from rempart.results import Results, load_results
 from rempart.validation import load_valid
 
-PARIS = ZoneInfo("Europe/Paris")
 KINDS = {"files": "fichiers", "postgresql": "base PostgreSQL", "mariadb": "base MariaDB"}
-OUTCOMES = {"refused": "refusée", "recovered": "rattrapée", "succeeded": "réussie (perte)"}
-CONTACTS = (
-    "Directeur ou directrice de crise",
-    "RSSI",
-    "DSI / astreinte informatique",
-    "Référent du dossier patient (éditeur DPI)",
-    "Hébergeur de la copie hors site (HDS)",
-    "CERT Santé (signalement d'incident)",
-    "ARS (cellule de veille)",
-)
 
 
 def _environment() -> Environment:
@@ -45,12 +38,15 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["fr_datetime"] = lambda value: value.astimezone(PARIS).strftime("%d/%m/%Y à %H:%M")
+    environment.filters["fr_datetime"] = fr_datetime
+    environment.filters["fr_date"] = fr_date
+    environment.filters["fr_number"] = fr_number
+    environment.filters["fr_duration"] = fr_duration
+    environment.filters["criticality"] = lambda value: CRITICALITY.get(value, value)
     environment.filters["yesno"] = lambda value: "inconnu" if value is None else ("oui" if value else "non")
     environment.filters["yesno_css"] = lambda value: (
         "inconnu" if value is None else ("oui" if value else "non")
     )
-    environment.filters["outcome"] = lambda value: OUTCOMES.get(value, value)
     environment.filters["css"] = lambda value: str(value).replace(" ", "-")
     return environment
 
@@ -81,6 +77,36 @@ def _charts(evidence: Evidence, results: Results) -> dict[str, str]:
     }
 
 
+def _hardening_rows(results: Results) -> list[dict[str, object]]:
+    requirement = catalogue().get("BP028-01")
+    rows = []
+    for score in sorted(results.hardening, key=lambda s: s.host):
+        percent, waived, threshold = hardening_figures(score, requirement)
+        rows.append(
+            {
+                "score": score,
+                "level": LEVELS_FR.get(score.level, score.level),
+                "percent": percent,
+                "waived": waived,
+                "threshold": threshold,
+                "met": threshold is not None and percent >= threshold,
+            }
+        )
+    return rows
+
+
+def _ransomware_summary(results: Results) -> dict[str, object] | None:
+    drill = max(results.ransomware, key=lambda r: r.finished, default=None)
+    if drill is None:
+        return None
+    classified = [(attempt, classify(attempt)) for attempt in drill.attempts]
+    counts = {name: 0 for name in ("refusée", "échec pour une autre raison", "réussie")}
+    for _, name in classified:
+        counts[name] += 1
+    recovered = sum(a.outcome == "recovered" for a in drill.attempts)
+    return {"drill": drill, "classified": classified, "counts": counts, "recovered": recovered}
+
+
 def render_report(establishment: Establishment, results: Results, now: datetime) -> tuple[str, Evidence]:
     evidence = build_evidence(establishment, results, now)
     html = (
@@ -89,11 +115,13 @@ def render_report(establishment: Establishment, results: Results, now: datetime)
         .render(
             e=evidence,
             region=establishment.offsite.region,
+            offline_declared=establishment.offline_copy is not None,
             style=_style(),
             charts=_charts(evidence, results),
-            hardening=results.hardening,
+            hardening=_hardening_rows(results),
+            waivers=catalogue().get("BP028-01").waivers,
             offsite=results.offsite,
-            ransomware=max(results.ransomware, key=lambda r: r.finished, default=None),
+            ransomware=_ransomware_summary(results),
         )
     )
     return html, evidence
@@ -103,33 +131,51 @@ def schedule(rpo_hours: int) -> str:
     return "quotidienne (au moins)" if rpo_hours >= 24 else f"au moins toutes les {rpo_hours} h"
 
 
-def render_plan(establishment: Establishment, now: datetime) -> str:
+RUNBOOKS = {
+    "bouton_rouge": "docs/runbook-bouton-rouge.md",
+    "restauration": "docs/runbook-restauration-complete.md",
+    "hors_site": "docs/runbook-reprise-hors-site.md",
+    "hors_ligne": "docs/runbook-rotation-support-hors-ligne.md",
+}
+
+
+def render_plan(establishment: Establishment, now: datetime, evidence: Evidence | None = None) -> str:
+    """The backup and restore plan; with ``evidence``, the measured drill durations per dataset."""
     order = restore_order(
         {d.name: d.depends_on for d in establishment.datasets},
         {d.name: d.criticality.value for d in establishment.datasets},
     )
+    measured = {d.name: d for d in evidence.datasets} if evidence else {}
     return (
         _environment()
         .get_template("plan-sauvegarde.html.j2")
         .render(
             e=establishment,
             datasets=[establishment.dataset(name) for name in order],
+            measured=measured,
             generated_at=now,
             kinds=KINDS,
             schedule=schedule,
-            contacts=CONTACTS,
+            crisis=establishment.crisis,
+            required_roles=[ROLE_LABELS[r] for r in REQUIRED_ROLES],
+            degraded=establishment.degraded_mode,
+            runbooks=RUNBOOKS,
             style=_style(),
         )
     )
 
 
-def write_documents(inventory: Path, reports: Path, now: datetime) -> list[Path]:
+def write_documents(inventory: Path, reports: Path, now: datetime, pdf: bool = False) -> list[Path]:
     """The documents of every establishment of the inventory, each in its own reports/<finess>/ (GHT: one
-    folder per legal entity, computed from that establishment's file and results only)."""
+    folder per legal entity, computed from that establishment's file and results only); with ``pdf``, each HTML
+    document is also printed to PDF by headless Chromium (rempart/pdf.py)."""
     written: list[Path] = []
     for source in establishment_sources(inventory):
         establishment = load_valid(load_establishment_data(source.path), source.hosts)
-        written += _write_establishment(establishment, reports, now)
+        documents = _write_establishment(establishment, reports, now)
+        if pdf:
+            documents += [print_to_pdf(path) for path in documents if path.suffix == ".html"]
+        written += documents
     return written
 
 
@@ -143,7 +189,7 @@ def _write_establishment(establishment: Establishment, reports: Path, now: datet
             evidence.as_dict(), indent=2, ensure_ascii=False, default=str
         )
         + "\n",
-        folder / "plan-sauvegarde.html": render_plan(establishment, now),
+        folder / "plan-sauvegarde.html": render_plan(establishment, now, evidence),
     }
     for path, content in written.items():
         path.write_text(content, encoding="utf-8")
@@ -159,11 +205,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--reports", type=Path, default=Path("reports"), help="reports root (default: reports)"
     )
     parser.add_argument("--now", type=datetime.fromisoformat, default=None, help="report time (ISO 8601)")
+    parser.add_argument(
+        "--pdf", action="store_true", help="also print each document to PDF with headless Chromium"
+    )
     parser.set_defaults(handler=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     now = args.now or datetime.now(UTC)
-    for path in write_documents(args.inventory, args.reports, now):
+    for path in write_documents(args.inventory, args.reports, now, pdf=args.pdf):
         print(path)
     return 0

@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 
+from rempart.crisis import Crisis
 from rempart.degraded_mode import DegradedMode
 from rempart.finess import finess_problem
 
@@ -393,6 +394,9 @@ class Establishment(Strict):
     # Alert delivery and thresholds (roles/supervision): docs/establishment.md, "Alerts". None: no mail; the
     # check plugin and the metrics still run with the default thresholds, the exporter on 127.0.0.1 only.
     alerts: Alerts | None = None
+    # Crisis contacts and the plan's document control (rempart/crisis.py). None: the backup and restore plan
+    # says its contacts are missing and cannot be signed.
+    crisis: Crisis | None = None
 
     @field_validator("finess", mode="before")
     @classmethod

@@ -1,7 +1,9 @@
 """The CaRE evidence of an establishment, computed from its inventory and its result files only.
 
 Per dataset the 3-2-1-1-0 status (3 copies, 2 media, 1 offsite, 1 offline or immutable, 0 restore errors), RPO and
-RTO targets against what was measured, then each requirement id with its status and the file that proves it.
+RTO targets against what was measured, then each requirement of the catalogue (rempart/catalogue) judged by its
+measure function (rempart/measures.py) from recorded, dated results: "non mesuré" without a result, "périmé" when
+the result is older than the catalogue allows, otherwise "conforme" or "non conforme". No status is a constant.
 """
 
 from __future__ import annotations
@@ -10,13 +12,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from rempart.catalogue import UNMEASURED, Catalogue, Requirement, catalogue
 from rempart.dependencies import restore_order
 from rempart.establishment import Establishment
-from rempart.results import Drill, DrillDataset, HostPackages, OffsiteLeg, RansomwareDrill, Results
+from rempart.measures import MEASURES, Finding, Inputs, last_drill_of
+from rempart.results import HostPackages, Results
 from rempart.tested_set import compare_installed, read_tested
 
-Status = Literal["conforme", "non conforme", "preuve manquante"]
-DRILL_MAX_AGE = timedelta(days=92)  # restore tests at least quarterly (BP100-OPS-11), well inside retention
+Status = Literal["conforme", "non conforme", "non mesuré", "périmé"]
+STATUSES: tuple[Status, ...] = ("conforme", "non conforme", "périmé", "non mesuré")
+Verdict = Literal["conforme", "non conforme", "incomplet"]
 
 
 @dataclass
@@ -28,7 +33,7 @@ class DatasetEvidence:
     rpo_hours: int
     rto_hours: int
     restore_rank: int
-    last_backup: datetime | None
+    last_backup: datetime | None  # newest snapshot a restore may rely on (trusted, no anomaly)
     backup_age_hours: float | None
     rpo_met: bool | None
     copies: int
@@ -41,10 +46,13 @@ class DatasetEvidence:
     )  # newest offline copy within the rotation policy (establishment.offline_copy)
     last_verified_restore: datetime | None
     restore_errors: int | None
-    rto_measured_hours: float | None
+    rto_measured_hours: (
+        float | None
+    )  # the drill's restore + verification in its sandbox (see rto_measured_what)
     rto_met: bool | None
     anomaly: bool
     prune_hold: bool
+    anomalous_snapshots: int = 0  # successful snapshots left out of the RPO (anomaly or untrusted)
     rule_32110: dict[str, bool | None] = field(default_factory=dict)
 
     @property
@@ -58,6 +66,9 @@ class RequirementEvidence:
     label: str
     status: Status
     evidence: str
+    action: str
+    measured_at: datetime | None
+    declared: str | None = None
 
 
 @dataclass
@@ -70,6 +81,14 @@ class HostSoftware:
     differences: list[str]  # French, one line per package whose version is not the tested one
 
 
+RTO_MEASURED_WHAT = (
+    "durée de l'exercice de restauration : restauration depuis le dépôt sur site dans un bac à sable du serveur "
+    "de sauvegarde, vérification de chaque fichier et, pour une base, chargement dans une base de travail et "
+    "comptage des lignes ; la reconstruction du serveur de production et le rechargement de l'application ne "
+    "sont pas mesurés"
+)
+
+
 @dataclass
 class Evidence:
     finess: str
@@ -79,19 +98,29 @@ class Evidence:
     restore_order: list[str]
     datasets: list[DatasetEvidence]
     requirements: list[RequirementEvidence]
+    unmeasured: list[RequirementEvidence]  # catalogue requirements nothing in Rempart measures yet
     unreadable_results: list[str]
     software: list[HostSoftware] = field(default_factory=list)
+    rto_measured_what: str = RTO_MEASURED_WHAT
+
+    @property
+    def verdict(self) -> Verdict:
+        """conforme only when every measured requirement is; non conforme as soon as one is not; incomplet when
+        none fails but some are not measured or their measure is too old."""
+        statuses = {r.status for r in self.requirements}
+        if "non conforme" in statuses:
+            return "non conforme"
+        return "conforme" if statuses == {"conforme"} else "incomplet"
+
+    def count(self, status: Status) -> int:
+        return sum(r.status == status for r in self.requirements)
 
     def as_dict(self) -> dict[str, Any]:
         document = asdict(self)
+        document["verdict"] = self.verdict
         for dataset, source in zip(document["datasets"], self.datasets, strict=True):
             dataset["rule_32110_met"] = source.rule_32110_met
         return document
-
-
-def _last_drill_of(results: Results, dataset: str) -> tuple[Drill, DrillDataset] | None:
-    found = [(d, x) for d in results.drills for x in d.datasets if x.dataset == dataset]
-    return max(found, key=lambda pair: pair[0].finished, default=None)
 
 
 def _dataset_evidence(
@@ -99,8 +128,8 @@ def _dataset_evidence(
 ) -> DatasetEvidence:
     dataset = establishment.dataset(name)
     history = results.backups.get(name)
-    successes = history.successes() if history else []
-    last = successes[-1] if successes else None
+    usable = history.usable() if history else []
+    last = usable[-1] if usable else None
     last_time = (last.finished or last.started) if last else None
     age = (now - last_time).total_seconds() / 3600 if last_time else None
     offsite_ok = results.offsite.compliant if results.offsite else None
@@ -116,7 +145,7 @@ def _dataset_evidence(
         and offline.offline_since is not None
         and (rotation is None or now - offline.offline_since <= timedelta(days=rotation.every_days))
     )
-    drill = _last_drill_of(results, name)
+    drill = last_drill_of(results, name)
     drill_result = drill[1] if drill else None
     verified_at = drill[0].finished if drill and drill_result and drill_result.status == "passed" else None
     errors = (drill_result.files_failed + len(drill_result.errors)) if drill_result else None
@@ -129,6 +158,7 @@ def _dataset_evidence(
     if offline:
         media.append(f"support amovible hors ligne ({offline.medium})")
     copies = len(media)
+    jobs = history.successes() if history else []
     evidence = DatasetEvidence(
         name=name,
         description=dataset.description,
@@ -150,8 +180,9 @@ def _dataset_evidence(
         restore_errors=errors,
         rto_measured_hours=round(rto_measured, 4) if rto_measured is not None else None,
         rto_met=(rto_measured <= dataset.rto_hours) if rto_measured is not None else None,
-        anomaly=any(j.anomaly for j in (history.jobs if history else [])[-1:]),
+        anomaly=any(j.anomaly for j in jobs[-1:]),
         prune_hold=bool(history and history.prune_hold),
+        anomalous_snapshots=sum(not j.usable for j in jobs),
     )
     evidence.rule_32110 = {
         "3 copies": copies >= 3,
@@ -163,159 +194,38 @@ def _dataset_evidence(
     return evidence
 
 
-def _offline_evidence(establishment: Establishment, datasets: list[DatasetEvidence]) -> str:
-    declared = establishment.offline_copy
-    if declared is None:
-        return "offline/ — aucun support hors ligne déclaré"
-    media = sorted({d.offline_medium for d in datasets if d.offline_medium})
-    return (
-        f"offline/ledger.jsonl — rotation tous les {declared.rotation.every_days} jours, "
-        f"{declared.rotation.media_count} supports dont {declared.rotation.offsite_count} hors site ; "
-        f"dernier(s) support(s) : {', '.join(media) or 'aucun'}"
+def judge(requirement: Requirement, finding: Finding, now: datetime) -> Status:
+    """The status of a requirement from its measure: nothing measured, too old, then the measure's verdict."""
+    if finding.ok is None or finding.measured_at is None:
+        return "non mesuré"
+    if requirement.max_age_days is not None and now - finding.measured_at > timedelta(
+        days=requirement.max_age_days
+    ):
+        return "périmé"
+    return "conforme" if finding.ok else "non conforme"
+
+
+def _action(requirement: Requirement, finding: Finding, status: Status) -> str:
+    if status == "conforme":
+        return finding.action or "—"
+    if status == "non conforme" and finding.action:
+        return finding.action
+    prefix = "Mesure trop ancienne : " if status == "périmé" else ""
+    return prefix + (requirement.action_fr or "Aucune mesure dans Rempart.")
+
+
+def _requirement(requirement: Requirement, inputs: Inputs) -> RequirementEvidence:
+    finding = MEASURES[requirement.measure](inputs, requirement)
+    status = judge(requirement, finding, inputs.now)
+    return RequirementEvidence(
+        id=requirement.id,
+        label=requirement.title_fr or requirement.statement_fr,
+        status=status,
+        evidence=finding.evidence,
+        action=_action(requirement, finding, status),
+        measured_at=finding.measured_at,
+        declared=requirement.declared_fr,
     )
-
-
-def _status(ok: bool | None) -> Status:
-    return "preuve manquante" if ok is None else ("conforme" if ok else "non conforme")
-
-
-def _requirements(
-    establishment: Establishment, results: Results, datasets: list[DatasetEvidence], now: datetime
-) -> list[RequirementEvidence]:
-    last_drill = results.last_drill()
-    recent_drill = last_drill is not None and now - last_drill.finished <= DRILL_MAX_AGE
-    vital = {d.name for d in establishment.datasets if d.criticality.value in ("vital", "critical")}
-    drilled_vital = {x.dataset for d in results.drills for x in d.datasets if x.status == "passed"} & vital
-    ransomware = max(results.ransomware, key=lambda r: r.finished, default=None)
-    red_button = max(results.red_button, key=lambda r: r.tested_at, default=None)
-    backups_known = all(d.last_backup for d in datasets)
-    return [
-        RequirementEvidence(
-            "CARE-D2-01",
-            "Inventaire des dossiers avec criticité, PDMA (RPO) et DMIA (RTO)",
-            "conforme",
-            "group_vars/all/establishment.yml (validé)",
-        ),
-        RequirementEvidence(
-            "CARE-D2-03",
-            "Au moins une restauration testée en conditions réelles, datée",
-            _status(recent_drill if last_drill else None),
-            f"drills/ — dernier exercice {last_drill.finished:%d/%m/%Y %H:%M}"
-            if last_drill
-            else "aucun exercice",
-        ),
-        RequirementEvidence(
-            "CARE-D2-05",
-            "Restauration complète vérifiée d'une application critique",
-            _status(bool(drilled_vital) if results.drills else None),
-            ", ".join(sorted(drilled_vital)) or "aucune",
-        ),
-        RequirementEvidence(
-            "BP100-OPS-11",
-            "Sauvegardes testées régulièrement (R22), tous les fichiers vérifiés",
-            _status((recent_drill and last_drill.passed) if last_drill else None),
-            "drills/",
-        ),
-        RequirementEvidence(
-            "BP100-OPS-12",
-            "Ordre de restauration selon les dépendances (R23)",
-            "conforme",
-            " → ".join(
-                restore_order(
-                    {d.name: d.depends_on for d in establishment.datasets},
-                    {d.name: d.criticality.value for d in establishment.datasets},
-                )
-            ),
-        ),
-        RequirementEvidence(
-            "BP100-OPS-10",
-            "Contrôle de chaque sauvegarde, détection d'anomalies (R21)",
-            _status(not any(d.anomaly or d.prune_hold for d in datasets) if backups_known else None),
-            "backups/ — anomalies et gel de la purge",
-        ),
-        RequirementEvidence(
-            "BP100-OPS-01",
-            "Règle 3-2-1 pour chaque dossier",
-            _status(
-                all(
-                    d.rule_32110["3 copies"] and d.rule_32110["2 supports"] and d.rule_32110["1 hors site"]
-                    for d in datasets
-                )
-                if backups_known
-                else None
-            ),
-            "tableau 3-2-1-1-0",
-        ),
-        RequirementEvidence(
-            "BP100-OPS-02",
-            "Copie hors ligne",
-            _status(all(d.offline_current for d in datasets) if results.offline else None),
-            _offline_evidence(establishment, datasets),
-        ),
-        RequirementEvidence(
-            "BP100-EXT-03",
-            "Copie hors site immuable (WORM, COMPLIANCE) vérifiée",
-            _status(results.offsite.compliant if results.offsite else None),
-            f"offsite/verify.json — {results.offsite.bucket}" if results.offsite else "non vérifiée",
-        ),
-        RequirementEvidence(
-            "HDS-02",
-            "Stockage des données de santé dans l'EEE uniquement",
-            "conforme",
-            f"région {establishment.offsite.region} (validée)",
-        ),
-        RequirementEvidence(
-            "HDS-03",
-            "Chiffrement côté établissement avant envoi",
-            "conforme",
-            "dépôts restic chiffrés par les clés de l'établissement (coffre ansible-vault)",
-        ),
-        RequirementEvidence(
-            "BP100-OPS-13",
-            "Bouton rouge d'isolement testé",
-            _status((red_button.isolated_client_refused and red_button.jobs_resumed) if red_button else None),
-            f"red-button/ — {red_button.tested_at:%d/%m/%Y}" if red_button else "non testé",
-        ),
-        RequirementEvidence(
-            "BP028-01",
-            "Durcissement ANSSI-BP-028 mesuré (OpenSCAP)",
-            _status(bool(results.hardening) or None),
-            ", ".join(f"{h.host} {h.level} {h.score_pct} %" for h in results.hardening) or "aucun score",
-        ),
-        RequirementEvidence(
-            "TK-RANSOM",
-            "Exercice rançongiciel : aucune donnée perdue",
-            _status(
-                (
-                    ransomware.status == "passed"
-                    and ransomware.files_lost == 0
-                    and ransomware.rows_lost == 0
-                    and (
-                        not isinstance(ransomware.offsite, OffsiteLeg)
-                        or ransomware.offsite.status == "passed"
-                    )
-                )
-                if ransomware
-                else None
-            ),
-            _ransomware_evidence(ransomware),
-        ),
-    ]
-
-
-def _ransomware_evidence(drill: RansomwareDrill | None) -> str:
-    if drill is None:
-        return "non joué"
-    text = f"ransomware/ — {len(drill.attempts)} tentatives"
-    leg = drill.offsite
-    if isinstance(leg, OffsiteLeg):
-        text += (
-            f" ; hors site : {leg.refused}/{leg.attempts} refusées, {leg.files_lost} fichier(s) et"
-            f" {leg.rows_lost} ligne(s) perdus après restauration depuis la copie immuable"
-        )
-    else:
-        text += " ; volet hors site non joué"
-    return text
 
 
 def _software(collected: list[HostPackages]) -> list[HostSoftware]:
@@ -331,7 +241,9 @@ def _software(collected: list[HostPackages]) -> list[HostSoftware]:
     ]
 
 
-def build_evidence(establishment: Establishment, results: Results, now: datetime) -> Evidence:
+def build_evidence(
+    establishment: Establishment, results: Results, now: datetime, requirements: Catalogue | None = None
+) -> Evidence:
     order = restore_order(
         {d.name: d.depends_on for d in establishment.datasets},
         {d.name: d.criticality.value for d in establishment.datasets},
@@ -339,6 +251,10 @@ def build_evidence(establishment: Establishment, results: Results, now: datetime
     datasets = [
         _dataset_evidence(establishment, results, now, rank, name) for rank, name in enumerate(order, 1)
     ]
+    inputs = Inputs(establishment, results, datasets, order, now)
+    known = requirements or catalogue()
+    judged = [_requirement(r, inputs) for r in known.requirements if r.measure != UNMEASURED]
+    unmeasured = [_requirement(r, inputs) for r in known.requirements if r.measure == UNMEASURED]
     return Evidence(
         finess=establishment.finess,
         name=establishment.name,
@@ -346,7 +262,8 @@ def build_evidence(establishment: Establishment, results: Results, now: datetime
         generated_at=now,
         restore_order=order,
         datasets=datasets,
-        requirements=_requirements(establishment, results, datasets, now),
+        requirements=judged,
+        unmeasured=unmeasured,
         unreadable_results=results.unreadable,
         software=_software(results.packages),
     )

@@ -246,13 +246,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_run)
 
 
-def write_record(path: Path, bucket: str, findings: list[str], checked_at: dt.datetime) -> None:
+def bucket_location(s3: Any, bucket: str) -> str | None:
+    """The bucket's region as the provider reports it (HDS-02); None when it cannot be read."""
+    try:
+        response = s3.get_bucket_location(Bucket=bucket)
+    except (ClientError, BotoCoreError):
+        return None
+    return response.get("LocationConstraint") or "us-east-1"  # S3 reports us-east-1 as no constraint
+
+
+def write_record(
+    path: Path, bucket: str, findings: list[str], checked_at: dt.datetime, location: str | None = None
+) -> None:
     """The verdict as the evidence report reads it (rempart.results.OffsiteVerification)."""
     record = {
         "bucket": bucket,
         "checked_at": checked_at.isoformat(),
         "compliant": not findings,
         "findings": findings,
+        "location": location,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -271,7 +283,7 @@ def _run(args: argparse.Namespace) -> int:
             write_record(args.json, args.bucket, findings, checked_at)
         return 1
     if args.json:
-        write_record(args.json, args.bucket, findings, checked_at)
+        write_record(args.json, args.bucket, findings, checked_at, bucket_location(s3, args.bucket))
     for finding in findings:
         print(f"{args.bucket}: {finding}")
     if findings:

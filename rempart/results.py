@@ -29,6 +29,14 @@ class BackupJob(Result):
     files_new: int | None = None
     files_changed: int | None = None
     anomaly: bool = False
+    trusted: bool = True  # the server's arrival checks passed (ledger `trusted`)
+    changed_ratio: float | None = None  # share of files added or changed (ledger `stats`)
+    entropy_share: float | None = None  # share of sampled touched files that look encrypted
+
+    @property
+    def usable(self) -> bool:
+        """A snapshot a restore may rely on (and the RPO may count): it succeeded, is trusted, raised no anomaly."""
+        return self.status == "success" and self.trusted and not self.anomaly
 
 
 class BackupHistory(Result):
@@ -38,6 +46,10 @@ class BackupHistory(Result):
 
     def successes(self) -> list[BackupJob]:
         return sorted((j for j in self.jobs if j.status == "success"), key=lambda j: j.started)
+
+    def usable(self) -> list[BackupJob]:
+        """The successful snapshots without anomaly, oldest first: what the RPO counts."""
+        return [j for j in self.successes() if j.usable]
 
 
 class DrillDataset(Result):
@@ -51,6 +63,7 @@ class DrillDataset(Result):
     duration_s: float
     rto_hours: float | None = None
     errors: list[str] = Field(default_factory=list)
+    scope: Literal["full", "sample"] = "full"
 
 
 class Drill(Result):
@@ -95,6 +108,8 @@ class RansomwareDrill(Result):
     attempts: list[Attempt]
     files_lost: int
     rows_lost: int
+    files_checked: int | None = None
+    rows_checked: int | None = None
     restore_time_s: float
     status: Literal["passed", "failed"]
     offsite: OffsiteLeg | str | None = None  # "not run: <why>" when the inventory has no offsite bucket
@@ -131,6 +146,27 @@ class OffsiteVerification(Result):
     checked_at: AwareDatetime
     compliant: bool
     findings: list[str] = Field(default_factory=list)
+    location: str | None = None  # the bucket's region as the provider reports it (HDS-02); None: not read
+
+
+class DegradedStation(Result):
+    """``degraded/<station>.json``: a rescue station's state as its metrics say (roles/degraded_station)."""
+
+    station: str
+    collected_at: AwareDatetime
+    last_success: AwareDatetime | None = None  # the last fetch whose binder passed every check
+    cutoff: AwareDatetime | None = None  # the cut-off time of the binder the station shows
+
+
+class EncryptionSample(Result):
+    """``encryption/<where>.json``: objects sampled from a repository (on site or offsite) to show they are
+    ciphertext, plus the repository's configuration (HDS-03)."""
+
+    where: str  # e.g. "sur site : partages", "hors site : rempart-…-offsite"
+    checked_at: AwareDatetime
+    objects_sampled: int
+    plaintext_objects: list[str] = Field(default_factory=list)
+    repository_encrypted: bool
 
 
 class OfflineCopy(Result):
@@ -171,6 +207,8 @@ class Results(BaseModel):
     offline: list[OfflineCopy] = Field(default_factory=list)
     red_button: list[RedButton] = Field(default_factory=list)
     packages: list[HostPackages] = Field(default_factory=list)
+    degraded: list[DegradedStation] = Field(default_factory=list)
+    encryption: list[EncryptionSample] = Field(default_factory=list)
     unreadable: list[str] = Field(default_factory=list)
 
     def last_drill(self) -> Drill | None:
@@ -203,6 +241,7 @@ def history_from_ledger(dataset: str, lines: list[str]) -> BackupHistory:
         if event == "snapshot":
             stats = entry.get("stats") or {}
             started, arrived = entry.get("job_started") or entry["arrived"], entry["arrived"]
+            admitted = entry.get("admitted", True)  # older ledgers have no admission step
             jobs.append(
                 {
                     "started": datetime.fromtimestamp(started, UTC),
@@ -213,6 +252,9 @@ def history_from_ledger(dataset: str, lines: list[str]) -> BackupHistory:
                     "bytes_added": stats.get("added_bytes"),
                     "files_new": stats.get("files"),
                     "anomaly": bool(entry.get("anomaly")),
+                    "trusted": bool(entry.get("trusted", True)) and bool(admitted),
+                    "changed_ratio": stats.get("changed_ratio"),
+                    "entropy_share": stats.get("entropy_share"),
                 }
             )
         elif event == "job-failed":
@@ -284,5 +326,7 @@ def load_results(folder: Path) -> Results:
         offline=_offline_copies(folder / "offline", unreadable),
         red_button=_read_all(folder / "red-button", RedButton, unreadable),
         packages=_read_all(folder / "packages", HostPackages, unreadable),
+        degraded=_read_all(folder / "degraded", DegradedStation, unreadable),
+        encryption=_read_all(folder / "encryption", EncryptionSample, unreadable),
         unreadable=unreadable,
     )

@@ -49,6 +49,14 @@ class Level(StrEnum):
 
 
 Text = Annotated[str, Field(min_length=3)]
+UNMEASURED = "unmeasured"  # the measure function of a requirement nothing in Rempart measures yet
+
+
+class Waiver(Strict):
+    """A reviewed OpenSCAP rule left out of the hardening score: every rule whose id contains ``rule``."""
+
+    rule: Annotated[str, Field(min_length=3, pattern=r"^[a-z0-9_]+$")]
+    why_fr: Text
 
 
 class Family(Strict):
@@ -69,6 +77,22 @@ class Requirement(Strict):
     rule: Annotated[str, Field(pattern=r"^R[0-9]+$")] | None = None
     level: Level | None = None  # BP028-R<n> only
     note: Text | None = None
+    # How the evidence report judges it (rempart/evidence.py): a short French title, the measure function (a key of
+    # rempart.evidence.MEASURES), how old its result may be, its thresholds, the part only declared (not measured),
+    # and what to do when it is not measured or its measure is too old.
+    title_fr: Text | None = None
+    measure: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] = UNMEASURED
+    max_age_days: int | None = Field(None, ge=1, le=3650)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    waivers: list[Waiver] = Field(default_factory=list)
+    declared_fr: Text | None = None
+    action_fr: Text | None = None
+
+    @model_validator(mode="after")
+    def _measured_ones_say_how(self) -> Requirement:
+        if self.measure != UNMEASURED and not (self.title_fr and self.action_fr):
+            raise ValueError(f"requirement {self.id}: a measured requirement needs title_fr and action_fr")
+        return self
 
     @property
     def measured(self) -> bool:
@@ -198,5 +222,9 @@ def render_markdown(data: Catalogue) -> str:
             label = f"**{r.id}**" + (f" ({', '.join(tags)})" if tags else "")
             statement = f"{_cell(r.statement_fr)}<br>*{_cell(r.source)}* — {r.basis.value}"
             how = _cell(r.how) + (f"<br>*Note:* {_cell(r.note)}" if r.note else "")
-            lines.append(f"| {label} | {statement} | {how} | {_cell(r.evidence)} |")
+            judged = ""
+            if r.measure != UNMEASURED:
+                age = f", result at most {r.max_age_days} days old" if r.max_age_days else ""
+                judged = f"<br>*Report:* `{r.measure}`{age}"
+            lines.append(f"| {label} | {statement} | {how} | {_cell(r.evidence)}{judged} |")
     return "\n".join(lines) + "\n"

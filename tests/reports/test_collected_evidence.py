@@ -37,8 +37,11 @@ def test_offsite_verification_reaches_the_report(monkeypatch, lab_bucket, invent
     assert verify_offsite(monkeypatch, lab_bucket, record, 30) == 0
     written = json.loads(record.read_text())
     assert written["bucket"] == lab_bucket["bucket"] and written["compliant"] is True
+    assert written["location"] == "eu-west-3"  # read from the bucket, not from the inventory
     html, document = generate(inventory, results, now)
     assert requirement(document, "BP100-EXT-03")["status"] == "conforme"
+    assert requirement(document, "HDS-02")["status"] == "conforme"
+    assert "situé en eu-west-3 selon le fournisseur" in requirement(document, "HDS-02")["evidence"]
     assert lab_bucket["bucket"] in html
 
     # the same bucket judged against a longer retention than it locks: the finding reaches the report
@@ -78,15 +81,19 @@ def test_openscap_score_reaches_the_report(tmp_path, inventory, results, now):
         "scanned_at": now.isoformat(), "content": "ssg-debian 0.1.76", **counts}))  # fmt: skip
     html, document = generate(inventory, results, now)
     assert counts["rate"] == 75.0
-    assert requirement(document, "BP028-01")["evidence"] == "backup-01 enhanced 75.0 %"
-    assert "75.0 %" in html and "grub2_audit_argument" in html
+    bp028 = requirement(document, "BP028-01")
+    assert bp028["evidence"].startswith(
+        "backup-01 (niveau renforcé) : 75 % le 30/11/2026 à 13:00 (UTC+01:00)"
+    )
+    assert "seuil 85 %" in bp028["evidence"] and bp028["status"] == "non conforme"  # 75 % < 85 % (enhanced)
+    assert "75 %" in html and "grub2_audit_argument" in html
 
     # one more failing rule recorded: the score follows
     (results / "hardening" / "backup-01.json").write_text(json.dumps({
         "host": "backup-01", "profile": "xccdf_org.ssgproject.content_profile_anssi_bp28_enhanced",
         "scanned_at": now.isoformat(), **counts, "pass": 2, "fail": 2}))  # fmt: skip
     html, document = generate(inventory, results, now)
-    assert "50.0 %" in html and "75.0 %" not in html
+    assert "50 %" in html and "75 %" not in html
 
 
 def test_ransomware_offsite_leg_reaches_the_report(inventory, results, now):

@@ -32,9 +32,9 @@ def test_report_reflects_recorded_results(inventory, results, now):
     assert dpi["restore_errors"] == 0
     assert requirement(document, "CARE-D2-03")["status"] == "conforme"
     assert requirement(document, "TK-RANSOM")["status"] == "conforme"
-    assert "0.15 / 4 h" in html
+    assert "0,15 / 4 h" in html
     assert "fichiers perdus : <strong>0</strong>" in html
-    assert "backup-01" in html and "90.0 %" in html
+    assert "backup-01" in html and "90 %" in html
 
 
 def test_changing_a_result_changes_the_report(inventory, results, now):
@@ -55,8 +55,8 @@ def test_changing_a_result_changes_the_report(inventory, results, now):
 def test_missing_results_are_flagged_not_invented(inventory, tmp_path, now):
     empty = tmp_path / "reports" / "340999903"
     html, document = generate(inventory, empty, now)
-    assert requirement(document, "CARE-D2-03")["status"] == "preuve manquante"
-    assert requirement(document, "BP100-EXT-03")["status"] == "preuve manquante"
+    assert requirement(document, "CARE-D2-03")["status"] == "non mesuré"
+    assert requirement(document, "BP100-EXT-03")["status"] == "non mesuré"
     assert dataset(document, "partages")["last_backup"] is None
     assert "Exercice rançongiciel non joué" in html
 

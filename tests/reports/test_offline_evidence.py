@@ -32,7 +32,7 @@ def write_ledger(results: Path, offline_at: datetime | None, medium: str = "lab-
 
 def test_without_offline_record_the_column_is_empty(inventory, results, now):
     html, document = generate(inventory, results, now)
-    assert requirement(document, "BP100-OPS-02")["status"] == "preuve manquante"
+    assert requirement(document, "BP100-OPS-02")["status"] == "non mesuré"
     assert dataset(document, "partages")["offline_since"] is None
     assert "support lab-disque-a" not in html
 

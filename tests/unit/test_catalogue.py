@@ -185,3 +185,25 @@ def test_the_outside_check_sees_what_it_must():
     assert _outside_references("roles/x/README.md", "(../../../outside/requirements.md)")
     assert _outside_references("molecule/backup/molecule.yml", "create: ../shared/create.yml") == []
     assert _outside_references("roles/restore_drill/README.md", "/var/lib/rempart-drill/work/<run>") == []
+
+
+def test_every_requirement_maps_to_a_measure_function():
+    from rempart.measures import MEASURES
+
+    known = catalogue()
+    assert sorted({r.measure for r in known.requirements} - set(MEASURES)) == []
+    assert sorted(set(MEASURES) - {r.measure for r in known.requirements}) == []  # none unused
+    measured = [r for r in known.requirements if r.measure != "unmeasured"]
+    assert len(measured) >= 15
+    for r in measured:
+        assert r.max_age_days is not None or r.measure == "offline_copy", (
+            f"{r.id}: how old may its result be?"
+        )
+
+
+def test_a_measured_requirement_without_its_french_title_is_refused():
+    raw = yaml.safe_load(CATALOGUE_FILE.read_text(encoding="utf-8"))
+    entry = next(r for r in raw["requirements"] if r["id"] == "HDS-02")
+    entry.pop("title_fr")
+    with pytest.raises(ValueError, match="HDS-02: a measured requirement needs title_fr and action_fr"):
+        Catalogue.model_validate(raw)

@@ -7,6 +7,7 @@ import os
 import subprocess
 from pathlib import Path
 
+import yaml
 from conftest import DATASET, ESTABLISHMENTS, INVENTORY, PROJECT, server  # noqa: F401
 
 
@@ -30,6 +31,21 @@ def test_evidence_gives_three_separate_reports(tmp_path: Path, server) -> None: 
         ).content_string
         assert ledger == on_server
         ledgers.add(ledger)
+        # HDS-03: the establishment's own repository on the shared server, sampled on the server: ciphertext
+        sample = json.loads((folder / "encryption" / f"onsite-{DATASET}.json").read_text())
+        assert sample["where"] == f"sur site : {DATASET}" and sample["objects_sampled"] >= 3
+        assert sample["plaintext_objects"] == [] and sample["repository_encrypted"] is True
+        statuses = {r["id"]: r for r in report["requirements"]}
+        assert f"sur site : {DATASET}" in statuses["HDS-03"]["evidence"]
+        assert statuses["BP028-01"]["status"] == "non mesuré"  # no OpenSCAP score recorded in this scenario
+        # printed by headless Chromium, and the plan's contacts come from the establishment's own file
+        for document in ("rapport-care.pdf", "plan-sauvegarde.pdf"):
+            assert (folder / document).read_bytes().startswith(b"%PDF"), document
+        data = yaml.safe_load(
+            (INVENTORY / "group_vars" / establishment.group / "establishment.yml").read_text()
+        )
+        direction = data["establishment"]["crisis"]["contacts"][0]
+        assert direction["phone"] in (folder / "plan-sauvegarde.html").read_text()
     assert len(ledgers) == len(ESTABLISHMENTS)
 
 
