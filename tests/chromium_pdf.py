@@ -79,13 +79,15 @@ def print_pdf(page: Any, path: Path) -> Path:
 def html_to_pdf(html: Path, pdf: Path, *, profile: Path | None = None) -> Path:
     """One local HTML file → PDF, offline (raises if the page asked for anything but local files).
     The browser profile is thrown away unless ``profile`` is given."""
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as temporary:
-        with chromium(profile or Path(temporary)) as context:
-            page = context.new_page()
-            page.goto(html.resolve().as_uri(), wait_until="load")
-            print_pdf(page, pdf)
-            if context.refused:
-                raise AssertionError(f"{html} asked for external resources: {context.refused}")
+    with (
+        tempfile.TemporaryDirectory(prefix="chromium-profile-") as temporary,
+        chromium(profile or Path(temporary)) as context,
+    ):
+        page = context.new_page()
+        page.goto(html.resolve().as_uri(), wait_until="load")
+        print_pdf(page, pdf)
+        if context.refused:
+            raise AssertionError(f"{html} asked for external resources: {context.refused}")
     return pdf
 
 
