@@ -1,5 +1,5 @@
-"""The host's headless Chromium (Debian package ``chromium``, driven by Playwright, never ``playwright install``)
-as the tests use it: open a local HTML file offline, print it to PDF as a user would (A4, the page's own
+"""The host's headless Chromium (Debian package ``chromium``, driven by Playwright, never
+``playwright install``) as the tests use it: open a local HTML file offline, print it to PDF as a user would (A4, the page's own
 ``@page`` rules, backgrounds), then read the PDF's text WITH POSITIONS (pdfminer.six) to check a layout:
 what is at the top of each page, and whether any text is printed over other text.
 
@@ -165,10 +165,10 @@ def read_pdf(path: Path) -> list[PdfPage]:
     return pages
 
 
-def overprinted(page: PdfPage, share: float = 0.3) -> list[tuple[TextBox, TextBox]]:
+def overprinted(page: PdfPage, share: float = 0.3, enough: int = 20) -> list[tuple[TextBox, TextBox]]:
     """Pairs of characters printed over each other: boxes sharing more than ``share`` of the smaller one's
     area. Neighbouring letters of one line are left out (kerning: "Tr", "AV"); lines set with a normal line
-    height share far less."""
+    height share far less. Stops once ``enough`` pairs are found."""
     chars = sorted(page.chars, key=lambda box: box.top)
     found = []
     for index, char in enumerate(chars):
@@ -181,4 +181,6 @@ def overprinted(page: PdfPage, share: float = 0.3) -> list[tuple[TextBox, TextBo
             smaller = min(char.area, other.area)
             if smaller > 0 and char.intersection(other) > share * smaller:
                 found.append((char, other))
+                if len(found) >= enough:
+                    return found
     return found

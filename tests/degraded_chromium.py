@@ -177,14 +177,15 @@ def assert_binder_works(binder: Path, meta: dict, out: Path) -> BinderCheck:
 
 # Where the chosen card's name/IPP line and allergy line are, and what covers them: every element whose
 # position is fixed or sticky (and that does not contain the line) and whose box meets the line's box, and
-# what the browser finds at three points of the line (elementFromPoint: the line itself, or something over it).
+# what the browser finds at three points of the line (elementFromPoint: the line, or what is over it).
 CARD_IN_VIEW = """(ipp) => {
   const card = document.getElementById("p-" + ipp);
   const width = document.documentElement.clientWidth, height = document.documentElement.clientHeight;
   const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
     (typeof e.className === "string" && e.className ? "." + e.className.trim().split(/\\s+/).join(".") : "");
-  const overlays = [...document.body.querySelectorAll("*")].filter((e) =>
-    ["fixed", "sticky"].includes(getComputedStyle(e).position));
+  // the page's fixed and sticky elements (its stylesheet does not change: looked up once per page)
+  const overlays = window.fixedOrSticky = window.fixedOrSticky || [...document.body.querySelectorAll("*")]
+    .filter((e) => ["fixed", "sticky"].includes(getComputedStyle(e).position));
   const view = { sticky: document.getElementById("haut").getBoundingClientRect().height, width: width,
                  height: height, hash: location.hash, focused: name(document.activeElement),
                  results_shown: !document.getElementById("resultats").hidden };

@@ -1,5 +1,6 @@
 """Print the degraded-mode binder as a care team would, from its own print panel (one unit, a room range or
-one patient), with the host's headless Chromium, and check the PDF from its text positions (tests/chromium_pdf):
+one patient), with the host's headless Chromium, and check the PDF from its text positions
+(tests/chromium_pdf.py):
 
 - every page starts with the cut-off line, then the staleness warning when the copy is stale;
 - nothing is printed over anything (no header over the name/IPP line or a table row: the header band ends
@@ -33,6 +34,8 @@ EXPECTED = """() => {
     return flat(copy.textContent);
   };
   return {
+    order: [...document.querySelectorAll(".feuille, .fiche")].filter(printed).map((block) =>
+      block.classList.contains("fiche") ? block.dataset.ipp : "liste:" + title(block)),
     sheets: [...document.querySelectorAll(".feuille")].filter(printed).map(title),
     cards: [...document.querySelectorAll(".fiche")].filter(printed).map((card) => ({
       ipp: card.dataset.ipp,
@@ -112,21 +115,21 @@ def check_page(page: PdfPage, header: str, stale: str, expected: dict) -> tuple[
     for title in expected["sheets"]:
         if consume(rest, title) is not None:
             return f"liste:{title}", problems
-    problems.append(f"page {page.number}: neither a chosen card's identity nor a list title under the header: "
+    problems.append(f"page {page.number}: neither a chosen card's identity nor a list title under the header "
                     f"{[x.text for x in rest[:3]]}")  # fmt: skip
     return "?", problems
 
 
 def print_selection(binder: Path, meta: dict, out: Path, *, unit: str | None = None,
-                    rooms: tuple[str, str] | None = None, ipp: str | None = None,
+                    rooms: tuple[str, str] | None = None, ipp: str | None = None, everything: bool = False,
                     stale: bool = True, extra_css: str = "") -> PrintCheck:  # fmt: skip
-    """Choose in the binder's print panel (a unit, a room range of that unit, or one patient found with the
-    search), print to PDF as the print dialog would, and check every page. ``extra_css`` is added to the
-    page first (the tests break the layout on purpose to see this check fail)."""
+    """Choose in the binder's print panel (a unit, a room range of that unit, one patient found with the
+    search, or everything), print to PDF as the print dialog would, and check every page. ``extra_css`` is
+    added to the page first (the tests break the layout on purpose to see this check fail)."""
     cutoff = dt.datetime.fromisoformat(meta["cutoff_iso"].replace("Z", "+00:00"))
     limit = dt.timedelta(hours=int(meta["staleness_limit_hours"]))
     out.mkdir(parents=True, exist_ok=True)
-    name = ipp or f"{unit}-{'-'.join(rooms) if rooms else 'service'}"
+    name = "tout" if everything else ipp or f"{unit}-{'-'.join(rooms) if rooms else 'service'}"
     result = PrintCheck(pdf=out / f"impression-{name}-{'perimee' if stale else 'a-jour'}.pdf")
     started = time.monotonic()
     with chromium(out / f"profile-print-{name}") as context:
@@ -138,7 +141,9 @@ def print_selection(binder: Path, meta: dict, out: Path, *, unit: str | None = N
         page.evaluate(STUB_PRINT)
         if extra_css:
             page.add_style_tag(content=extra_css)
-        if ipp:
+        if everything:
+            page.click("#imp-tout")
+        elif ipp:
             page.fill("#recherche", ipp)
             page.press("#recherche", "Enter")
             page.click("#imprimer-fiche")
@@ -174,9 +179,7 @@ def print_selection(binder: Path, meta: dict, out: Path, *, unit: str | None = N
         for position, kind in enumerate(result.sequence)
         if position == 0 or result.sequence[position - 1] != kind
     ]
-    wanted = [f"liste:{title}" for title in result.expected["sheets"]] + [
-        card["ipp"] for card in result.expected["cards"]
-    ]
+    wanted = result.expected["order"]
     if order != wanted:
         result.problems.append(f"pages in this order {order}, expected {wanted}")
     result.seconds = time.monotonic() - started

@@ -128,7 +128,7 @@ def test_chosen_card_identity_and_allergies_stay_in_view(
 @chromium
 def test_screen_check_fails_when_the_results_cover_the_card(binder: Path, tmp_path: Path):
     """The 3 a.m. defect put back (results never collapse, unbounded top area): the check must see it."""
-    broken = ".haut { max-height: none !important; } #resultats[hidden] { display: block !important; max-height: none; }"
+    broken = ".haut { max-height: none !important; } #resultats[hidden] { display: block !important; }"
     view = check_card_in_view(binder / "index.html", meta_of(binder), tmp_path, 1366, 768, extra_css=broken)
     with pytest.raises(AssertionError):
         assert_card_in_view(view)
@@ -166,6 +166,20 @@ def test_a_room_range_and_one_patient_print_alone(binder: Path, tmp_path: Path):
     ipp = unique_patient(binder / "index.html")[0]
     alone = assert_print_ok(print_selection(binder / "index.html", meta_of(binder), tmp_path, ipp=ipp))
     assert [card["ipp"] for card in alone.expected["cards"]] == [ipp] and alone.sequence[0] == ipp
+
+
+@chromium
+def test_the_whole_binder_prints_with_the_header_on_every_page(tmp_path: Path):
+    """Ctrl+P or "Imprimer tout le classeur": lists, index, cards, schedules, procedures, forms."""
+    (tmp_path / "petit").mkdir()
+    small, _ = render(tmp_path / "petit", patients=40)
+    result = assert_print_ok(print_selection(small / "index.html", meta_of(small), tmp_path, everything=True))
+    assert (
+        len(result.expected["cards"]) == 40
+        and result.sequence[0] == "liste:Services — 40 patients hospitalisés"
+    )
+    assert result.sequence[-1] == "liste:Feuille de rétrosaisie"
+    print(f"whole binder, 40 patients: {result.pages} pages, {result.seconds:.1f} s")
 
 
 @chromium

@@ -70,7 +70,8 @@ def _text(value: Any) -> Any:
 def room_order(patient: dict[str, Any]) -> tuple:
     """Rooms in the order a ward walks them: numbers compared as numbers ("9" before "10"), then the bed."""
     parts = re.split(r"(\d+)", str(patient["chambre"]))
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts), str(patient["lit"])
+    room = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts)
+    return room, str(patient["lit"])
 
 
 def build_model(config: dict[str, Any], cutoff: dt.datetime, views: dict[str, list[dict[str, Any]]]) -> dict:
@@ -161,7 +162,8 @@ def render(model: dict[str, Any], template_dir: Path) -> str:
 
     # A CSS string (the print header's `content:`): quotes and backslashes escaped, no "<" to end the <style>.
     def css_string(value: Any) -> Any:
-        text = str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\A ").replace("<", "\\3C ")
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        text = text.replace("\n", "\\A ").replace("<", "\\3C ")
         return markupsafe.Markup(f'"{text}"')
 
     environment.filters["script_json"] = script_json
