@@ -1,7 +1,7 @@
 """The host's headless Chromium (Debian package ``chromium``, driven by Playwright, never
-``playwright install``) as the tests use it: open a local HTML file offline, print it to PDF as a user would (A4, the page's own
-``@page`` rules, backgrounds), then read the PDF's text WITH POSITIONS (pdfminer.six) to check a layout:
-what is at the top of each page, and whether any text is printed over other text.
+``playwright install``) as the tests use it: open a local HTML file offline, print it to PDF as a user would
+(A4, the page's own ``@page`` rules, backgrounds), then read the PDF's text WITH POSITIONS (pdfminer.six) to
+check a layout: what is at the top of each page, and whether any text is printed over other text.
 
     from chromium_pdf import chromium, html_to_pdf, read_pdf, overprinted
 
@@ -9,9 +9,9 @@ what is at the top of each page, and whether any text is printed over other text
     for page in read_pdf(pdf):
         assert not overprinted(page), overprinted(page)[:3]
         assert page.top_lines(2)[0].text.startswith("Rapport")
-        assert page.find("Synthèse")                                      # TextLine boxes, in points
+        assert page.find("Synthèse")                                      # TextBox lines, in points
 
-    with chromium(tmp_path / "profile") as context:                       # to drive the page first
+    with chromium() as context:                                          # to drive the page first
         page = context.new_page()
         page.goto(Path("index.html").resolve().as_uri())
         ...
@@ -42,12 +42,19 @@ CHROMIUM_FLAGS = [
 
 
 @contextmanager
-def chromium(profile: Path, *, viewport: dict[str, int] | None = None, **options: Any) -> Iterator[Any]:
-    """A Playwright persistent context on a throw-away profile (``profile``, created), offline, fr-FR,
-    Europe/Paris; any request that is not a file:// URL is refused and recorded in ``context.refused``."""
+def chromium(
+    profile: Path | None = None, *, viewport: dict[str, int] | None = None, **options: Any
+) -> Iterator[Any]:
+    """A Playwright persistent context, offline, fr-FR, Europe/Paris, on the browser profile ``profile``
+    (default: a temporary folder, removed afterwards); any request that is not a file:// URL is refused and
+    recorded in ``context.refused``."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
+    with (
+        tempfile.TemporaryDirectory(prefix="chromium-profile-") as temporary,
+        sync_playwright() as playwright,
+    ):
+        profile = profile or Path(temporary)
         context = playwright.chromium.launch_persistent_context(
             str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS, offline=True,
             locale="fr-FR", timezone_id="Europe/Paris", viewport=viewport or {"width": 1366, "height": 768},
@@ -77,12 +84,8 @@ def print_pdf(page: Any, path: Path) -> Path:
 
 
 def html_to_pdf(html: Path, pdf: Path, *, profile: Path | None = None) -> Path:
-    """One local HTML file → PDF, offline (raises if the page asked for anything but local files).
-    The browser profile is thrown away unless ``profile`` is given."""
-    with (
-        tempfile.TemporaryDirectory(prefix="chromium-profile-") as temporary,
-        chromium(profile or Path(temporary)) as context,
-    ):
+    """One local HTML file → PDF, offline (raises if the page asked for anything but local files)."""
+    with chromium(profile) as context:
         page = context.new_page()
         page.goto(html.resolve().as_uri(), wait_until="load")
         print_pdf(page, pdf)

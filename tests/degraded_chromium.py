@@ -248,7 +248,7 @@ def check_card_in_view(binder: Path, meta: dict, out: Path, width: int, height: 
     cutoff = dt.datetime.fromisoformat(meta["cutoff_iso"].replace("Z", "+00:00"))
     limit = dt.timedelta(hours=int(meta["staleness_limit_hours"]))
     out.mkdir(parents=True, exist_ok=True)
-    with chromium(out / f"profile-{result.size}", viewport={"width": width, "height": height}) as context:
+    with chromium(viewport={"width": width, "height": height}) as context:
         page = context.new_page()
         page.clock.install(time=cutoff + limit - dt.timedelta(minutes=30))
         page.goto(binder.resolve().as_uri())

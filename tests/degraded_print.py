@@ -132,7 +132,7 @@ def print_selection(binder: Path, meta: dict, out: Path, *, unit: str | None = N
     name = "tout" if everything else ipp or f"{unit}-{'-'.join(rooms) if rooms else 'service'}"
     result = PrintCheck(pdf=out / f"impression-{name}-{'perimee' if stale else 'a-jour'}.pdf")
     started = time.monotonic()
-    with chromium(out / f"profile-print-{name}") as context:
+    with chromium() as context:
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
