@@ -234,6 +234,7 @@ class CardInView:
     after_stale: dict = field(default_factory=dict)  # the same once the staleness banner appeared
     after_escape: dict = field(default_factory=dict)  # Escape: back to the results, focus in the search
     after_keyboard: dict = field(default_factory=dict)  # ArrowDown, ArrowDown, Enter: the second result
+    after_list_link: dict = field(default_factory=dict)  # a name clicked in a unit's list (a plain link)
     keyboard_ipp: str = ""
     screenshot: Path | None = None
 
@@ -277,21 +278,27 @@ def check_card_in_view(binder: Path, meta: dict, out: Path, width: int, height: 
         page.keyboard.press("Enter")
         page.wait_for_function("(ipp) => location.hash === '#p-' + ipp", arg=result.keyboard_ipp)
         result.after_keyboard = page.evaluate(CARD_IN_VIEW, result.keyboard_ipp)
+        listed = page.locator(".recensement-unite tbody a").nth(5)
+        listed_ipp = (listed.get_attribute("href") or "").removeprefix("#p-")
+        listed.click()
+        page.wait_for_function("(ipp) => location.hash === '#p-' + ipp", arg=listed_ipp)
+        result.after_list_link = page.evaluate(CARD_IN_VIEW, listed_ipp)
         assert not context.refused, context.refused
     return result
 
 
 def assert_card_in_view(view: CardInView) -> CardInView:
     assert view.results >= 20, f"the query {view.query!r} found only {view.results} patients"
-    for moment in (view.after_click, view.after_stale, view.after_keyboard):
-        assert not moment["results_shown"], "the results did not collapse once a patient was chosen"
+    for moment in (view.after_click, view.after_stale, view.after_keyboard, view.after_list_link):
         assert moment["sticky"] <= 0.5 * moment["height"], f"sticky top area {moment['sticky']} px high"
         for line in ("name", "allergies"):
             box = moment[line]
             assert box["inside"], f"{view.size}: {line} line {box['text']!r} out of view: {box}"
             assert not box["covered_by"], f"{view.size}: {line} line covered by {box['covered_by']}"
             assert not box["hidden_by"], f"{view.size}: {line} line hidden by {box['hidden_by']}"
-        assert moment["focused"].startswith("h3#") or ".nom-ipp" in moment["focused"], moment["focused"]
+    for moment in (view.after_click, view.after_stale, view.after_keyboard):
+        assert not moment["results_shown"], "the results did not collapse once a patient was chosen"
+        assert ".nom-ipp" in moment["focused"], f"focus on {moment['focused']}, not on the card's name"
     assert view.after_escape["results_shown"] and view.after_escape["focused"] == "input#recherche"
     assert view.keyboard_ipp and view.after_keyboard["hash"] == f"#p-{view.keyboard_ipp}"
     return view
