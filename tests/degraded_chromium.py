@@ -14,6 +14,7 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from chromium_pdf import CHROMIUM, CHROMIUM_FLAGS, chromium
 
@@ -209,6 +210,9 @@ CARD_IN_VIEW = """(ipp) => {
 }"""
 
 
+SHOWN = "(ipp) => location.hash === '#p-' + ipp"
+
+
 def plain(text: str) -> str:
     """The binder's search normalisation: accents dropped, lower case."""
     return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)).lower()
@@ -230,8 +234,8 @@ class CardInView:
     size: str
     query: str = ""
     results: int = 0
-    after_click: dict = field(default_factory=dict)  # CARD_IN_VIEW right after a click on a result
-    after_stale: dict = field(default_factory=dict)  # the same once the staleness banner appeared
+    after_click: dict = field(default_factory=dict)  # CARD_IN_VIEW after a click on a result (stale copy)
+    after_stale: dict = field(default_factory=dict)  # on a fresh copy, once the staleness banner appeared
     after_escape: dict = field(default_factory=dict)  # Escape: back to the results, focus in the search
     after_keyboard: dict = field(default_factory=dict)  # ArrowDown, ArrowDown, Enter: the second result
     after_list_link: dict = field(default_factory=dict)  # a name clicked in a unit's list (a plain link)
@@ -241,8 +245,9 @@ class CardInView:
 
 def check_card_in_view(binder: Path, meta: dict, out: Path, width: int, height: int,
                        extra_css: str = "") -> CardInView:  # fmt: skip
-    """At ``width`` x ``height``: a busy search, a click on one of the last results, then the clock past the
-    staleness limit (the banner grows the top area), then the keyboard (Escape, arrows, Enter).
+    """At ``width`` x ``height``, on a stale copy (red banner shown): a busy search, a click on one of the
+    last results, the keyboard (Escape, arrows, Enter), a name link of a unit's list; then on a fresh copy, a
+    click on a result and the clock past the staleness limit (the banner appears over the card's page).
     ``extra_css`` is added to the page first (the tests break the layout on purpose to see this fail)."""
     result = CardInView(size=f"{width}x{height}")
     result.query, _ = busy_query(binder)
@@ -250,24 +255,26 @@ def check_card_in_view(binder: Path, meta: dict, out: Path, width: int, height: 
     limit = dt.timedelta(hours=int(meta["staleness_limit_hours"]))
     out.mkdir(parents=True, exist_ok=True)
     with chromium(viewport={"width": width, "height": height}) as context:
-        page = context.new_page()
-        page.clock.install(time=cutoff + limit - dt.timedelta(minutes=30))
-        page.goto(binder.resolve().as_uri())
-        if extra_css:
-            page.add_style_tag(content=extra_css)
-        page.fill("#recherche", result.query)
-        page.wait_for_selector("#resultats a")
-        links = page.locator("#resultats a")
-        result.results = links.count()
-        chosen = links.nth(result.results - 2)
-        ipp = chosen.get_attribute("data-ipp")
-        chosen.click()
-        page.wait_for_function("(ipp) => location.hash === '#p-' + ipp", arg=ipp)
+
+        def search_and_click(clock: dt.datetime) -> tuple[Any, str]:
+            page = context.new_page()
+            page.clock.install(time=clock)
+            page.goto(binder.resolve().as_uri())
+            if extra_css:
+                page.add_style_tag(content=extra_css)
+            page.fill("#recherche", result.query)
+            page.wait_for_selector("#resultats a")
+            links = page.locator("#resultats a")
+            result.results = links.count()
+            chosen = links.nth(result.results - 2)
+            ipp = chosen.get_attribute("data-ipp") or ""
+            chosen.click()
+            page.wait_for_function(SHOWN, arg=ipp)
+            return page, ipp
+
+        page, ipp = search_and_click(cutoff + limit + dt.timedelta(hours=2))
+        assert page.locator("#perime").is_visible()
         result.after_click = page.evaluate(CARD_IN_VIEW, ipp)
-        page.clock.fast_forward(3_600_000)  # past the limit: the red banner appears over the card's page
-        page.locator("#perime").wait_for(state="visible")
-        page.wait_for_timeout(100)
-        result.after_stale = page.evaluate(CARD_IN_VIEW, ipp)
         result.screenshot = out / f"fiche-{result.size}.png"
         page.screenshot(path=str(result.screenshot))
         page.keyboard.press("Escape")
@@ -276,13 +283,20 @@ def check_card_in_view(binder: Path, meta: dict, out: Path, width: int, height: 
         page.keyboard.press("ArrowDown")
         result.keyboard_ipp = page.evaluate("document.activeElement.getAttribute('data-ipp')") or ""
         page.keyboard.press("Enter")
-        page.wait_for_function("(ipp) => location.hash === '#p-' + ipp", arg=result.keyboard_ipp)
+        page.wait_for_function(SHOWN, arg=result.keyboard_ipp)
         result.after_keyboard = page.evaluate(CARD_IN_VIEW, result.keyboard_ipp)
         listed = page.locator(".recensement-unite tbody a").nth(5)
         listed_ipp = (listed.get_attribute("href") or "").removeprefix("#p-")
         listed.click()
-        page.wait_for_function("(ipp) => location.hash === '#p-' + ipp", arg=listed_ipp)
+        page.wait_for_function(SHOWN, arg=listed_ipp)
         result.after_list_link = page.evaluate(CARD_IN_VIEW, listed_ipp)
+
+        page, ipp = search_and_click(cutoff + limit - dt.timedelta(minutes=30))
+        assert page.locator("#perime").is_hidden()
+        page.clock.fast_forward(3_600_000)  # past the limit: the red banner appears while the card is read
+        page.locator("#perime").wait_for(state="visible")
+        page.wait_for_timeout(100)
+        result.after_stale = page.evaluate(CARD_IN_VIEW, ipp)
         assert not context.refused, context.refused
     return result
 
