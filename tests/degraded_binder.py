@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -71,11 +72,16 @@ def views(patients: int, seed: int, now: dt.datetime) -> dict[str, list[dict]]:
 
 
 def render(tmp: Path, patients: int = 200, seed: int = 7, now: dt.datetime | None = None,
-           staleness_limit_hours: int = 14) -> tuple[Path, float]:  # fmt: skip
-    """Render a binder into tmp/outbox; returns (generation folder, seconds spent in the export program)."""
+           staleness_limit_hours: int = 14,
+           edit: Callable[[dict[str, list[dict]]], None] | None = None) -> tuple[Path, float]:  # fmt: skip
+    """Render a binder into tmp/outbox; returns (generation folder, seconds spent in the export program).
+    ``edit`` may change the views first (e.g. give one patient a card several pages long)."""
     now = now or dt.datetime.now(dt.UTC).replace(microsecond=0)
     data = tmp / "views.json"
-    data.write_text(json.dumps({"cutoff": now.isoformat(), "views": views(patients, seed, now)}, default=str))
+    rows = views(patients, seed, now)
+    if edit is not None:
+        edit(rows)
+    data.write_text(json.dumps({"cutoff": now.isoformat(), "views": rows}, default=str))
     config = tmp / "export.json"
     defaults = __import__("yaml").safe_load((ROOT / "roles/degraded_export/defaults/main.yml").read_text())
     config.write_text(json.dumps({

@@ -1,7 +1,9 @@
 """Open a degraded-mode binder in the real headless Chromium of the host (Debian package ``chromium``),
 driven by Playwright (never ``playwright install``: executable_path=/usr/bin/chromium), from file:// with
-every network request refused and recorded. Shared by tests/test_degraded_binder.py (a binder rendered on
-the controller) and molecule/degraded (the station's decrypted copy, network cut)."""
+every network request refused and recorded: search, cut-off, staleness, and at a given screen size whether
+the chosen card's name/IPP and allergy lines are in view and uncovered (check_card_in_view). Shared by
+tests/test_degraded_binder.py (a binder rendered on the controller) and molecule/degraded (the station's
+decrypted copy, network cut). Printing: tests/degraded_print.py."""
 
 from __future__ import annotations
 
@@ -9,18 +11,23 @@ import datetime as dt
 import json
 import re
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+from chromium_pdf import CHROMIUM, CHROMIUM_FLAGS, chromium
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_FLAGS",
+    "assert_binder_works",
+    "assert_card_in_view",
+    "busy_query",
+    "check_binder",
+    "check_card_in_view",
+    "search_index",
+    "unique_patient",
 ]
 
 
@@ -48,9 +55,7 @@ class BinderCheck:
     requests: list[str] = field(default_factory=list)
     screenshot: Path | None = None
     console_errors: list[str] = field(default_factory=list)
-    print_header_position: str = ""  # the cut-off header in print: "fixed" = repeated on every page
-    print_search_display: str = ""
-    pdf: Path | None = None
+    print_search_display: str = ""  # the search box in print ("none": not printed)
 
 
 def search_index(binder: Path) -> list[list[str]]:
@@ -130,16 +135,11 @@ def check_binder(binder: Path, meta: dict, out: Path) -> BinderCheck:
             timing.on("request", lambda request: result.requests.append(request.url))
             timing.goto(url)
             result.search_seconds = timing.evaluate(SEARCH_TIMING, f"{patient[1]} {patient[2][:3]}") / 1000
-            # print stylesheet: the cut-off header repeats on every page, the search box is not printed
+            # print stylesheet: the search box is not printed (the printed pages: tests/degraded_print.py)
             timing.emulate_media(media="print")
-            result.print_header_position = timing.evaluate(
-                "getComputedStyle(document.getElementById('bandeau')).position"
-            )
             result.print_search_display = timing.evaluate(
                 "getComputedStyle(document.querySelector('.recherche')).display"
             )
-            result.pdf = out / "binder.pdf"
-            timing.pdf(path=str(result.pdf), format="A4", page_ranges="1-3")
             timing.close()
 
             # and a copy opened late shows it at once
@@ -172,6 +172,147 @@ def assert_binder_works(binder: Path, meta: dict, out: Path) -> BinderCheck:
     assert set(result.requests) == {url}, f"external requests: {set(result.requests) - {url}}"
     assert result.screenshot and result.screenshot.stat().st_size > 10_000
     assert not result.console_errors, result.console_errors
-    assert result.print_header_position == "fixed" and result.print_search_display == "none"
-    assert result.pdf and result.pdf.read_bytes().startswith(b"%PDF")
+    assert result.print_search_display == "none"
     return result
+
+
+# Where the chosen card's name/IPP line and allergy line are, and what covers them: every element whose
+# position is fixed or sticky (and that does not contain the line) and whose box meets the line's box, and
+# what the browser finds at three points of the line (elementFromPoint: the line, or what is over it).
+CARD_IN_VIEW = """(ipp) => {
+  const card = document.getElementById("p-" + ipp);
+  const width = document.documentElement.clientWidth, height = document.documentElement.clientHeight;
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") +
+    (typeof e.className === "string" && e.className ? "." + e.className.trim().split(/\\s+/).join(".") : "");
+  // the page's fixed and sticky elements (its stylesheet does not change: looked up once per page)
+  const overlays = window.fixedOrSticky = window.fixedOrSticky || [...document.body.querySelectorAll("*")]
+    .filter((e) => ["fixed", "sticky"].includes(getComputedStyle(e).position));
+  const view = { sticky: document.getElementById("haut").getBoundingClientRect().height, width: width,
+                 height: height, hash: location.hash, focused: name(document.activeElement),
+                 results_shown: !document.getElementById("resultats").hidden };
+  for (const [key, selector] of [["name", ".nom-ipp"], ["allergies", ".ligne-allergies"]]) {
+    const line = card.querySelector(selector), box = line.getBoundingClientRect();
+    const covered = overlays.filter((e) => !e.contains(line)).filter((e) => {
+      const b = e.getBoundingClientRect();
+      return b.width > 0 && b.height > 0 && b.left < box.right && b.right > box.left && b.top < box.bottom &&
+        b.bottom > box.top;
+    }).map(name);
+    const middle = (box.top + box.bottom) / 2;
+    const hidden = [box.left + 2, (box.left + box.right) / 2, box.right - 2].map((x) => {
+      const hit = document.elementFromPoint(x, middle);
+      return hit && (hit === line || line.contains(hit)) ? null : (hit ? name(hit) : "nothing");
+    }).filter(Boolean);
+    view[key] = { text: line.innerText, top: box.top, bottom: box.bottom, left: box.left, right: box.right,
+                  inside: box.top >= 0 && box.left >= 0 && box.bottom <= height && box.right <= width,
+                  covered_by: covered, hidden_by: hidden };
+  }
+  return view;
+}"""
+
+
+SHOWN = "(ipp) => location.hash === '#p-' + ipp"
+
+
+def plain(text: str) -> str:
+    """The binder's search normalisation: accents dropped, lower case."""
+    return "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)).lower()
+
+
+def busy_query(binder: Path, wanted: int = 47) -> tuple[str, int]:
+    """A two-letter query matching about ``wanted`` patients (at most 50, the list's length), as in the
+    3 a.m. case: a long result list, then a click on one of the last results."""
+    words = [re.split(r"[\s'-]+", plain(f"{row[1]} {row[2]}")) for row in search_index(binder)]
+    counts: dict[str, int] = {}
+    for prefix in {word[:2] for row in words for word in row if len(word) >= 2}:
+        counts[prefix] = sum(any(word.startswith(prefix) for word in row) for row in words)
+    return min(((prefix, count) for prefix, count in counts.items() if count <= 50),
+               key=lambda item: (abs(item[1] - wanted), item[0]))  # fmt: skip
+
+
+@dataclass
+class CardInView:
+    size: str
+    query: str = ""
+    results: int = 0
+    after_click: dict = field(default_factory=dict)  # CARD_IN_VIEW after a click on a result (stale copy)
+    after_stale: dict = field(default_factory=dict)  # on a fresh copy, once the staleness banner appeared
+    after_escape: dict = field(default_factory=dict)  # Escape: back to the results, focus in the search
+    after_keyboard: dict = field(default_factory=dict)  # ArrowDown, ArrowDown, Enter: the second result
+    after_list_link: dict = field(default_factory=dict)  # a name clicked in a unit's list (a plain link)
+    keyboard_ipp: str = ""
+    screenshot: Path | None = None
+
+
+def check_card_in_view(binder: Path, meta: dict, out: Path, width: int, height: int,
+                       extra_css: str = "") -> CardInView:  # fmt: skip
+    """At ``width`` x ``height``, on a stale copy (red banner shown): a busy search, a click on one of the
+    last results, the keyboard (Escape, arrows, Enter), a name link of a unit's list; then on a fresh copy, a
+    click on a result and the clock past the staleness limit (the banner appears over the card's page).
+    ``extra_css`` is added to the page first (the tests break the layout on purpose to see this fail)."""
+    result = CardInView(size=f"{width}x{height}")
+    result.query, _ = busy_query(binder)
+    cutoff = dt.datetime.fromisoformat(meta["cutoff_iso"].replace("Z", "+00:00"))
+    limit = dt.timedelta(hours=int(meta["staleness_limit_hours"]))
+    out.mkdir(parents=True, exist_ok=True)
+    with chromium(viewport={"width": width, "height": height}) as context:
+
+        def search_and_click(clock: dt.datetime) -> tuple[Any, str]:
+            page = context.new_page()
+            page.clock.install(time=clock)
+            page.goto(binder.resolve().as_uri())
+            if extra_css:
+                page.add_style_tag(content=extra_css)
+            page.fill("#recherche", result.query)
+            page.wait_for_selector("#resultats a")
+            links = page.locator("#resultats a")
+            result.results = links.count()
+            chosen = links.nth(result.results - 2)
+            ipp = chosen.get_attribute("data-ipp") or ""
+            chosen.click()
+            page.wait_for_function(SHOWN, arg=ipp)
+            return page, ipp
+
+        page, ipp = search_and_click(cutoff + limit + dt.timedelta(hours=2))
+        assert page.locator("#perime").is_visible()
+        result.after_click = page.evaluate(CARD_IN_VIEW, ipp)
+        result.screenshot = out / f"fiche-{result.size}.png"
+        page.screenshot(path=str(result.screenshot))
+        page.keyboard.press("Escape")
+        result.after_escape = page.evaluate(CARD_IN_VIEW, ipp)
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("ArrowDown")
+        result.keyboard_ipp = page.evaluate("document.activeElement.getAttribute('data-ipp')") or ""
+        page.keyboard.press("Enter")
+        page.wait_for_function(SHOWN, arg=result.keyboard_ipp)
+        result.after_keyboard = page.evaluate(CARD_IN_VIEW, result.keyboard_ipp)
+        listed = page.locator(".recensement-unite tbody a").nth(5)
+        listed_ipp = (listed.get_attribute("href") or "").removeprefix("#p-")
+        listed.click()
+        page.wait_for_function(SHOWN, arg=listed_ipp)
+        result.after_list_link = page.evaluate(CARD_IN_VIEW, listed_ipp)
+
+        page, ipp = search_and_click(cutoff + limit - dt.timedelta(minutes=30))
+        assert page.locator("#perime").is_hidden()
+        page.clock.fast_forward(3_600_000)  # past the limit: the red banner appears while the card is read
+        page.locator("#perime").wait_for(state="visible")
+        page.wait_for_timeout(100)
+        result.after_stale = page.evaluate(CARD_IN_VIEW, ipp)
+        assert not context.refused, context.refused
+    return result
+
+
+def assert_card_in_view(view: CardInView) -> CardInView:
+    assert view.results >= 20, f"the query {view.query!r} found only {view.results} patients"
+    for moment in (view.after_click, view.after_stale, view.after_keyboard, view.after_list_link):
+        assert moment["sticky"] <= 0.5 * moment["height"], f"sticky top area {moment['sticky']} px high"
+        for line in ("name", "allergies"):
+            box = moment[line]
+            assert box["inside"], f"{view.size}: {line} line {box['text']!r} out of view: {box}"
+            assert not box["covered_by"], f"{view.size}: {line} line covered by {box['covered_by']}"
+            assert not box["hidden_by"], f"{view.size}: {line} line hidden by {box['hidden_by']}"
+    for moment in (view.after_click, view.after_stale, view.after_keyboard):
+        assert not moment["results_shown"], "the results did not collapse once a patient was chosen"
+        assert ".nom-ipp" in moment["focused"], f"focus on {moment['focused']}, not on the card's name"
+    assert view.after_escape["results_shown"] and view.after_escape["focused"] == "input#recherche"
+    assert view.keyboard_ipp and view.after_keyboard["hash"] == f"#p-{view.keyboard_ipp}"
+    return view

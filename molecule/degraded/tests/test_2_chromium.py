@@ -2,11 +2,15 @@
 the station is disconnected from the lab network, still serves its binder on loopback, and the decrypted
 current copy taken out of it opens from file:// with no request leaving the page; a patient is found by
 name and by number, the cut-off time is shown, and the staleness banner appears once the clock passes the
-limit. Screenshots: the test's tmp dir."""
+limit. On that copy (2,000 patients), at 1366x768 and 1920x1080, a chosen card's name/IPP and allergy lines
+stay in view and uncovered; a room range printed from the binder's print panel gives one patient per page,
+identity and allergies at the top of every page, the cut-off and staleness lines over nothing.
+Screenshots and PDFs: the test's tmp dir."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +19,8 @@ import pytest
 import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "tests"))
-from degraded_chromium import CHROMIUM, assert_binder_works
+from degraded_chromium import CHROMIUM, assert_binder_works, assert_card_in_view, check_card_in_view
+from degraded_print import assert_print_ok, print_selection
 
 STATION = "md-station-01"
 NETWORK = "rempart-molecule-degraded"
@@ -54,3 +59,16 @@ def test_station_copy_works_in_chromium_with_the_network_cut(station_cut_off, tm
     print(f"\nchromium on the station copy ({meta['patients_count']} patients): search answered in "
           f"{result.search_seconds * 1000:.0f} ms in the page ({result.search_roundtrip_seconds * 1000:.0f} ms "
           f"seen by Playwright); screenshots in {tmp_path}")  # fmt: skip
+    for width, height in ((1366, 768), (1920, 1080)):
+        view = assert_card_in_view(check_card_in_view(copy / "index.html", meta, tmp_path, width, height))
+        stale = view.after_stale
+        print(f"{view.size}: {view.results} results for {view.query!r}; with the staleness banner the top "
+              f"area is {stale['sticky']:.0f} px, the card's name line at {stale['name']['top']:.0f} px")  # fmt: skip
+    text = (copy / "index.html").read_text(encoding="utf-8")
+    unit_table = text.split('id="u-CARDIO"')[1].split("</table>")[0]
+    rooms = list(dict.fromkeys(re.findall(r'<tr data-chambre="([^"]+)">', unit_table)))
+    printed = assert_print_ok(
+        print_selection(copy / "index.html", meta, tmp_path, unit="CARDIO", rooms=(rooms[0], rooms[4]))
+    )
+    print(f"print of rooms {rooms[0]} to {rooms[4]}: {len(printed.expected['cards'])} patients on "
+          f"{printed.pages} pages, checked from the PDF in {printed.seconds:.1f} s")  # fmt: skip

@@ -437,7 +437,7 @@ def generate(seed: int, patients: int, now: dt.datetime) -> dict[str, list[tuple
     for index, (code, libelle, batiment, etage, rooms) in enumerate(UNITES):
         tables["unite"].append((code, libelle, batiment, etage, f"04 99 00 {10 + index:02d} {etage:02d}"))
         for room in range(1, round(rooms * scale) + 1):
-            number = f"{etage}{index % 10}{room:02d}" if room < 100 else f"{etage}{index % 10}-{room}"
+            number = f"{etage}{index % 10}{room:02d}"  # room 7 of unit 3 on floor 2: 2307; room 112: 23112
             for bed in ("A", "B") if room % 3 else ("A",):
                 beds.append((code, number, bed))
     rng.shuffle(beds)

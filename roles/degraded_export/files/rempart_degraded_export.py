@@ -18,6 +18,7 @@ import argparse
 import datetime as dt
 import hashlib
 import json
+import re
 import shutil
 import subprocess
 import tempfile
@@ -64,6 +65,13 @@ def _text(value: Any) -> Any:
     if isinstance(value, dt.datetime | dt.date):
         return value.isoformat()
     return value
+
+
+def room_order(patient: dict[str, Any]) -> tuple:
+    """Rooms in the order a ward walks them: numbers compared as numbers ("9" before "10"), then the bed."""
+    parts = re.split(r"(\d+)", str(patient["chambre"]))
+    room = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts)
+    return room, str(patient["lit"])
 
 
 def build_model(config: dict[str, Any], cutoff: dt.datetime, views: dict[str, list[dict[str, Any]]]) -> dict:
@@ -114,6 +122,8 @@ def build_model(config: dict[str, Any], cutoff: dt.datetime, views: dict[str, li
             patients[str(row["ipp"])]["rendez_vous"].append(entry)
         if row.get("unite") in units:
             units[row["unite"]]["planning"].append(entry)
+    for unit in units.values():
+        unit["lits"].sort(key=room_order)
     index = sorted(patients.values(), key=lambda p: p["ipp"])
     return {
         "etablissement": config["establishment"],
@@ -150,7 +160,14 @@ def render(model: dict[str, Any], template_dir: Path) -> str:
         text = json.dumps(value, ensure_ascii=False)
         return markupsafe.Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
+    # A CSS string (the print header's `content:`): quotes and backslashes escaped, no "<" to end the <style>.
+    def css_string(value: Any) -> Any:
+        text = str(value).replace("\\", "\\\\").replace('"', '\\"')
+        text = text.replace("\n", "\\A ").replace("<", "\\3C ")
+        return markupsafe.Markup(f'"{text}"')
+
     environment.filters["script_json"] = script_json
+    environment.filters["css_string"] = css_string
     return environment.get_template("binder.html.j2").render(**model)
 
 
