@@ -57,6 +57,7 @@ class VaultSettings:
     break_glass_role_arn: str | None
     cold_storage_class: str
     cold_after_days: int
+    datasets: tuple[str, ...] = ()
 
     @classmethod
     def from_establishment(cls, establishment: Establishment) -> VaultSettings:
@@ -71,6 +72,7 @@ class VaultSettings:
             break_glass_role_arn=offsite.break_glass_role_arn,
             cold_storage_class=offsite.cold_storage_class,
             cold_after_days=offsite.cold_after_days,
+            datasets=tuple(d.name for d in establishment.datasets),
         )
 
     @property
@@ -175,7 +177,10 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 bucket=bucket,
                 rules=snake_case(
                     lifecycle_rules(
-                        settings.retention_cap_days, settings.cold_storage_class, settings.cold_after_days
+                        settings.retention_cap_days,
+                        settings.cold_storage_class,
+                        settings.cold_after_days,
+                        settings.datasets,
                     )
                 ),
                 opts=self._child(),

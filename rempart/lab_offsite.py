@@ -204,7 +204,10 @@ def create_bucket(s3: Any, name: str, establishment: Establishment) -> None:
         Bucket=name,
         LifecycleConfiguration={
             "Rules": lifecycle_rules(
-                offsite.effective_retention_cap_days, offsite.cold_storage_class, offsite.cold_after_days
+                offsite.effective_retention_cap_days,
+                offsite.cold_storage_class,
+                offsite.cold_after_days,
+                [d.name for d in establishment.datasets],
             )
         },
     )

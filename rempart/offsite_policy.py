@@ -7,6 +7,7 @@ delete/overwrite refused within retention), HDS-02/BP100-EXT-01 (EEA), BP100-DAT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 Policy = dict[str, Any]
@@ -309,9 +310,18 @@ def allowed_actions(policy: Policy, candidates: tuple[str, ...]) -> set[str]:
     return allowed - denied
 
 
-def lifecycle_rules(noncurrent_days: int, cold_storage_class: str, cold_after_days: int) -> list[Policy]:
+def pack_prefix(dataset: str) -> str:
+    """Where restic writes a dataset's packs: its repository is ``<bucket>/<dataset>`` (see
+    ``restic_repositories``), and restic keeps packs under ``data/`` of the repository."""
+    return f"{dataset}/data/"
+
+
+def lifecycle_rules(
+    noncurrent_days: int, cold_storage_class: str, cold_after_days: int, datasets: Sequence[str]
+) -> list[Policy]:
     """Lifecycle (S3 API shape): noncurrent versions go only after ``noncurrent_days`` (at least the
-    longest lock, see ``retention_cap_days``); restic packs move to a colder, still readable class."""
+    longest lock, see ``retention_cap_days``); each dataset's restic packs (``<dataset>/data/``: S3 filters
+    take a literal prefix, no wildcard) move to a colder, still readable class."""
     return [
         {
             "ID": "expire-noncurrent-after-lock",
@@ -321,13 +331,29 @@ def lifecycle_rules(noncurrent_days: int, cold_storage_class: str, cold_after_da
             "Expiration": {"ExpiredObjectDeleteMarker": True},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
         },
-        {
-            "ID": "packs-to-colder-storage",
-            "Status": "Enabled",
-            "Filter": {"Prefix": "data/"},
-            "Transitions": [{"Days": cold_after_days, "StorageClass": cold_storage_class}],
-            "NoncurrentVersionTransitions": [
-                {"NoncurrentDays": cold_after_days, "StorageClass": cold_storage_class}
-            ],
-        },
+        *(
+            {
+                "ID": f"packs-to-colder-storage-{dataset}",
+                "Status": "Enabled",
+                "Filter": {"Prefix": pack_prefix(dataset)},
+                "Transitions": [{"Days": cold_after_days, "StorageClass": cold_storage_class}],
+                "NoncurrentVersionTransitions": [
+                    {"NoncurrentDays": cold_after_days, "StorageClass": cold_storage_class}
+                ],
+            }
+            for dataset in sorted(datasets)
+        ),
     ]
+
+
+def lifecycle_rules_for_key(rules: list[Policy], key: str) -> list[str]:
+    """IDs of the enabled rules whose prefix filter selects ``key`` (S3 API or Pulumi shape)."""
+    selected = []
+    for rule in rules:
+        if (rule.get("Status") or rule.get("status")) != "Enabled":
+            continue
+        filter_ = rule.get("Filter") or rule.get("filter") or {}
+        prefix = filter_.get("Prefix", filter_.get("prefix", rule.get("Prefix", "")))
+        if key.startswith(prefix or ""):
+            selected.append(str(rule.get("ID") or rule.get("id")))
+    return selected

@@ -46,7 +46,7 @@ def create_compliant(s3: Any, name: str, days: int = 30, *, lock: bool = True) -
     )
     s3.put_bucket_policy(Bucket=name, Policy=json.dumps(policy(name, days + 30)))
     s3.put_bucket_lifecycle_configuration(
-        Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules(days + 30, "GLACIER_IR", 30)}
+        Bucket=name, LifecycleConfiguration={"Rules": lifecycle_rules(days + 30, "GLACIER_IR", 30, ["repo"])}
     )
     return name
 

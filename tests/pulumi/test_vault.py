@@ -94,11 +94,16 @@ def check_everything(mocks, establishment: Establishment):
     assert expiry["noncurrentVersionExpiration"]["noncurrentDays"] >= cap > offsite.retention_days
     assert expiry["expiration"] == {"expiredObjectDeleteMarker": True}
     assert "days" not in expiry["expiration"]  # current versions never expire by lifecycle
-    cold = rules["packs-to-colder-storage"]
-    assert cold["filter"] == {"prefix": "data/"}
-    assert cold["transitions"] == [
-        {"days": offsite.cold_after_days, "storageClass": offsite.cold_storage_class}
+    datasets = sorted(d.name for d in establishment.datasets)
+    assert sorted(r for r in rules if r.startswith("packs-to-colder-storage-")) == [
+        f"packs-to-colder-storage-{d}" for d in datasets
     ]
+    for dataset in datasets:
+        cold = rules[f"packs-to-colder-storage-{dataset}"]
+        assert cold["filter"] == {"prefix": f"{dataset}/data/"}  # where restic writes (test_cold_tier.py)
+        assert cold["transitions"] == [
+            {"days": offsite.cold_after_days, "storageClass": offsite.cold_storage_class}
+        ]
 
     logging = mocks.one("offsite-logging").inputs
     assert logging["targetBucket"] == f"rempart-{finess}-offsite-logs-0123abcd"
