@@ -125,6 +125,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         bucket = self.bucket.id
+        first_setting = len(self.resources)
         self._add(
             aws.s3.BucketVersioning(
                 f"{name}-versioning",
@@ -160,18 +161,6 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         )
         self._block_public_access(name, bucket)
         self._add(
-            aws.s3.BucketPolicy(
-                f"{name}-policy",
-                bucket=bucket,
-                policy=_json(
-                    pulumi.Output.all(self.bucket.arn, self.break_glass_role_arn).apply(
-                        lambda a: bucket_policy(a[0], a[1], settings.retention_cap_days)
-                    )
-                ),
-                opts=self._child(depends_on=self.resources[-2:]),
-            )
-        )
-        self._add(
             aws.s3.BucketLifecycleConfiguration(
                 f"{name}-lifecycle",
                 bucket=bucket,
@@ -186,6 +175,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 opts=self._child(),
             )
         )
+        bucket_settings = self.resources[first_setting:]
         if self.break_glass_role is not None:
             self._add(
                 aws.iam.RolePolicy(
@@ -195,14 +185,28 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                     opts=self._child(),
                 )
             )
-        self.log_bucket = self._log_bucket(name, account_id, tags)
-        self._add(
+        self.log_bucket, log_policy = self._log_bucket(name, account_id, tags)
+        bucket_settings.append(
             aws.s3.BucketLogging(
                 f"{name}-logging",
                 bucket=bucket,
                 target_bucket=self.log_bucket.id,
                 target_prefix="access/",
-                opts=self._child(),
+                opts=self._child(depends_on=[log_policy]),  # S3 checks the log bucket lets it write
+            )
+        )
+        self._add(bucket_settings[-1])
+        self.bucket_policy = self._add(
+            aws.s3.BucketPolicy(
+                f"{name}-policy",
+                bucket=bucket,
+                policy=_json(
+                    pulumi.Output.all(self.bucket.arn, self.break_glass_role_arn).apply(
+                        lambda a: bucket_policy(a[0], a[1], settings.retention_cap_days)
+                    )
+                ),
+                # last: it denies changes to every other setting to all but break-glass (deployer included)
+                opts=self._child(depends_on=bucket_settings),
             )
         )
         self.writer_user, self.writer_key = self._identity(
@@ -293,7 +297,9 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
 
-    def _log_bucket(self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]) -> aws.s3.Bucket:
+    def _log_bucket(
+        self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
         log_bucket = self._add(
             aws.s3.Bucket(
                 f"{name}-logs",
@@ -312,7 +318,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         self._block_public_access(f"{name}-logs", log_bucket.id)
-        self._add(
+        policy = self._add(
             aws.s3.BucketPolicy(
                 f"{name}-logs-policy",
                 bucket=log_bucket.id,
@@ -339,7 +345,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 opts=self._child(),
             )
         )
-        return log_bucket
+        return log_bucket, policy
 
     def _identity(
         self, name: str, role: str, policy: pulumi.Output[Any], tags: dict[str, str]

@@ -8,8 +8,7 @@ import datetime as dt
 
 import pytest
 from botocore.exceptions import ClientError
-from buckets import REGION, lock_rule
-from moto_servers import s3_client
+from moto_servers import REGION, lock_rule, s3_client
 from moto_strict import retention_change_refusal
 
 NOW = dt.datetime(2026, 11, 30, 12, 0)

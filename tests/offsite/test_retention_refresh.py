@@ -7,7 +7,6 @@ import datetime as dt
 
 import pytest
 from botocore.exceptions import ClientError
-from buckets import create_compliant
 
 from rempart.offsite_recover import recover
 from rempart.offsite_retention import refresh_retention, required_until
@@ -30,9 +29,9 @@ def _deletable(s3, bucket, key, version):
 
 
 @pytest.fixture
-def repository(s3, bucket_name, moto_clock):
+def repository(s3, program_bucket, moto_clock):
     """A restic-shaped repository at T0: config, keys, one old pack referenced forever, one pruned later."""
-    create_compliant(s3, bucket_name, days=DAYS)
+    bucket_name = program_bucket(retention_days=DAYS)
     versions = {
         key: _put(s3, bucket_name, key, key.encode() * 10)
         for key in (
