@@ -70,6 +70,9 @@ class ReplayMocks(pulumi.runtime.Mocks):
     # tests only: (logical name, inputs) -> the inputs to make instead, or None to make nothing on AWS
     # (a deliberately wrong bucket is the program's bucket minus one setting)
     adjust: Callable[[str, dict[str, Any]], dict[str, Any] | None] | None = None
+    # a later `up` (see :func:`update`): what the stack holds, by logical name
+    previous: dict[str, Declared] | None = None
+    calls: list[str] = field(default_factory=list)  # "<read|make|update> <logical name>", in order
     declared: list[Declared] = field(default_factory=list)
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -84,7 +87,8 @@ class ReplayMocks(pulumi.runtime.Mocks):
             region_name=region,
             aws_access_key_id=self.keys["id"],
             aws_secret_access_key=self.keys["secret"],
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 2}),
+            aws_session_token=self.keys.get("token"),  # a role session (deployer, break-glass)
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
         )
 
     # -- the Mocks interface (called from the SDK's threads: one call at a time) ---------------------------
@@ -107,6 +111,12 @@ class ReplayMocks(pulumi.runtime.Mocks):
             make = REPLAYS.get(args.typ)
             if make is None:
                 raise NotImplementedError(f"{args.typ} ({args.name}): no stand-in replay; add one to REPLAYS")
+            old = (self.previous or {}).get(args.name)
+            if old is not None:
+                physical, outputs = self._update(args.typ, args.name, region, inputs, tags, old)
+                self.declared.append(Declared(args.typ, args.name, inputs, physical, outputs))
+                return physical, outputs
+            self.calls.append(f"make {args.name}")
             made = self.adjust(args.name, dict(inputs)) if self.adjust else inputs
             if made is None:
                 physical, outputs = inputs.get("bucket") or f"{args.name}-not-made", {}
@@ -115,6 +125,20 @@ class ReplayMocks(pulumi.runtime.Mocks):
             outputs = {**inputs, "tagsAll": tags, **outputs}
             self.declared.append(Declared(args.typ, args.name, inputs, physical, outputs))
             return physical, outputs
+
+    def _update(
+        self, typ: str, name: str, region: str, inputs: dict[str, Any], tags: dict[str, str], old: Declared
+    ) -> tuple[str, dict[str, Any]]:
+        """The engine's refresh (read the resource), then an update only if the program changed it."""
+        self.calls.append(f"read {name}")
+        READS[typ](self, region, old)
+        if inputs == old.inputs:
+            return old.id, old.outputs
+        if typ not in UPDATED_IN_PLACE:
+            raise NotImplementedError(f"{name}: a change of {typ} replaces it; not replayed")
+        self.calls.append(f"update {name}")
+        physical, outputs = REPLAYS[typ](self, region, inputs, tags)
+        return physical, {**inputs, "tagsAll": tags, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -295,6 +319,61 @@ REPLAYS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
 }
 
 
+def _bucket_read(*calls: str) -> Callable[[ReplayMocks, str, Declared], None]:
+    def read(mocks: ReplayMocks, region: str, old: Declared) -> None:
+        s3 = mocks.client("s3", region)
+        for call in calls:
+            getattr(s3, call)(Bucket=old.inputs.get("bucket") or old.id)
+
+    return read
+
+
+def _iam_read(call: str, **names: str) -> Callable[[ReplayMocks, str, Declared], None]:
+    def read(mocks: ReplayMocks, _region: str, old: Declared) -> None:
+        arguments = {k: (old.outputs.get(v) or old.inputs.get(v) or old.id) for k, v in names.items()}
+        getattr(mocks.client("iam", "eu-west-3"), call)(**arguments)
+
+    return read
+
+
+def _kms_read(mocks: ReplayMocks, region: str, old: Declared) -> None:
+    kms = mocks.client("kms", region)
+    kms.describe_key(KeyId=old.id)
+    kms.get_key_policy(KeyId=old.id, PolicyName="default")
+    kms.get_key_rotation_status(KeyId=old.id)
+
+
+# What pulumi-aws reads of each resource on refresh (a representative call per sub-resource).
+READS: dict[str, Callable[[ReplayMocks, str, Declared], None]] = {
+    "aws:s3/bucket:Bucket": _bucket_read("head_bucket", "get_bucket_location", "get_bucket_tagging"),
+    "aws:s3/bucketVersioning:BucketVersioning": _bucket_read("get_bucket_versioning"),
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": _bucket_read(
+        "get_object_lock_configuration"
+    ),
+    "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": _bucket_read(
+        "get_bucket_encryption"
+    ),
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": _bucket_read("get_public_access_block"),
+    "aws:s3/bucketOwnershipControls:BucketOwnershipControls": _bucket_read("get_bucket_ownership_controls"),
+    "aws:s3/bucketPolicy:BucketPolicy": _bucket_read("get_bucket_policy"),
+    "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": _bucket_read(
+        "get_bucket_lifecycle_configuration"
+    ),
+    "aws:s3/bucketLogging:BucketLogging": _bucket_read("get_bucket_logging"),
+    "aws:iam/role:Role": _iam_read("get_role", RoleName="name"),
+    "aws:iam/rolePolicy:RolePolicy": _iam_read("get_role_policy", RoleName="role", PolicyName="name"),
+    "aws:iam/user:User": _iam_read("get_user", UserName="name"),
+    "aws:iam/userPolicy:UserPolicy": _iam_read("get_user_policy", UserName="user", PolicyName="name"),
+    "aws:iam/accessKey:AccessKey": _iam_read("list_access_keys", UserName="user"),
+    "aws:kms/key:Key": _kms_read,
+}
+# Changed in place by the same call that made them (S3 settings and inline policies are replaced whole).
+UPDATED_IN_PLACE = {t for t in REPLAYS if t.startswith("aws:s3/bucket") and t != "aws:s3/bucket:Bucket"} | {
+    "aws:iam/rolePolicy:RolePolicy",
+    "aws:iam/userPolicy:UserPolicy",
+}
+
+
 class RecordingMonitor(MockMonitor):
     """The mock monitor, plus the dependency edges the SDK sends the engine (URN -> the URNs it needs)."""
 
@@ -331,9 +410,12 @@ def deploy(
     adjust: Callable[[str, dict[str, Any]], dict[str, Any] | None] | None = None,
 ) -> Deployment:
     """A fresh ``pulumi up`` of the program for ``establishment`` onto the stand-in."""
+    return _run(establishment, ReplayMocks(endpoint, dict(keys or STAND_IN_KEYS), adjust))
+
+
+def _run(establishment: Any, mocks: ReplayMocks) -> Deployment:
     if str(PULUMI_DIR) not in sys.path:
         sys.path.insert(0, str(PULUMI_DIR))
-    mocks = ReplayMocks(endpoint, dict(keys or STAND_IN_KEYS), adjust)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project="rempart", stack="lab", preview=False, monitor=monitor)
     import program
@@ -350,6 +432,14 @@ def deploy(
     settings.outputs.clear()
     _sync_await(run_pulumi_func(run))
     return Deployment(resolved, mocks, monitor)
+
+
+def update(previous: Deployment, establishment: Any, endpoint: str, keys: dict[str, str]) -> Deployment:
+    """A later ``pulumi up`` of the program for ``establishment``, as the identity of ``keys``: every resource
+    of ``previous`` is read (the engine's refresh), the ones whose inputs changed are updated, new ones made.
+    Replacements and deletions are not replayed (they raise)."""
+    known = {d.name: d for d in previous.mocks.declared}
+    return _run(establishment, ReplayMocks(endpoint, dict(keys), previous=known))
 
 
 def lab_outputs(outputs: dict[str, Any], endpoint: str) -> dict[str, Any]:

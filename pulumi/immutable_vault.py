@@ -35,6 +35,7 @@ from rempart.offsite_policy import (
     break_glass_permissions,
     break_glass_trust_policy,
     bucket_policy,
+    deployer_permissions,
     kms_key_policy,
     lifecycle_rules,
     log_bucket_policy,
@@ -58,9 +59,12 @@ class VaultSettings:
     cold_storage_class: str
     cold_after_days: int
     datasets: tuple[str, ...] = ()
+    state_bucket: str | None = None  # self-managed Pulumi state (`pulumi login s3://...`); None: Pulumi Cloud
 
     @classmethod
-    def from_establishment(cls, establishment: Establishment) -> VaultSettings:
+    def from_establishment(
+        cls, establishment: Establishment, state_bucket: str | None = None
+    ) -> VaultSettings:
         offsite = establishment.offsite
         return cls(
             finess=establishment.finess,
@@ -73,6 +77,7 @@ class VaultSettings:
             cold_storage_class=offsite.cold_storage_class,
             cold_after_days=offsite.cold_after_days,
             datasets=tuple(d.name for d in establishment.datasets),
+            state_bucket=state_bucket,
         )
 
     @property
@@ -176,15 +181,6 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         bucket_settings = self.resources[first_setting:]
-        if self.break_glass_role is not None:
-            self._add(
-                aws.iam.RolePolicy(
-                    f"{name}-break-glass-policy",
-                    role=self.break_glass_role.id,
-                    policy=_json(self.bucket.arn.apply(break_glass_permissions)),
-                    opts=self._child(),
-                )
-            )
         self.log_bucket, log_policy = self._log_bucket(name, account_id, tags)
         bucket_settings.append(
             aws.s3.BucketLogging(
@@ -196,14 +192,21 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         self._add(bucket_settings[-1])
+        self.deployer_role = self._operator_role(
+            name, "deployer", account_id, tags, deployer_permissions, kms_arn
+        )
+        if self.break_glass_role is not None:
+            self._operator_policy(
+                name, "break-glass", self.break_glass_role, account_id, break_glass_permissions, kms_arn
+            )
         self.bucket_policy = self._add(
             aws.s3.BucketPolicy(
                 f"{name}-policy",
                 bucket=bucket,
                 policy=_json(
-                    pulumi.Output.all(self.bucket.arn, self.break_glass_role_arn).apply(
-                        lambda a: bucket_policy(a[0], a[1], settings.retention_cap_days)
-                    )
+                    pulumi.Output.all(
+                        self.bucket.arn, self.break_glass_role_arn, self.deployer_role.arn
+                    ).apply(lambda a: bucket_policy(a[0], a[1], settings.retention_cap_days, a[2]))
                 ),
                 # last: it denies changes to every other setting to all but break-glass (deployer included)
                 opts=self._child(depends_on=bucket_settings),
@@ -228,6 +231,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 "writer_user": self.writer_user.name,
                 "restore_user": self.restore_user.name,
                 "break_glass_role_arn": self.break_glass_role_arn,
+                "deployer_role_arn": self.deployer_role.arn,
             }
         )
 
@@ -279,6 +283,51 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         )
         self.break_glass_role = role
         return role.arn
+
+    def _operator_role(
+        self,
+        name: str,
+        kind: str,
+        account_id: pulumi.Output[str],
+        tags: dict[str, str],
+        permissions: Any,
+        kms_arn: pulumi.Output[str] | None,
+    ) -> aws.iam.Role:
+        """The deployer: runs `pulumi up` for the changes the lock allows (docs/offsite.md, day 2). MFA."""
+        role = self._add(
+            aws.iam.Role(
+                f"{name}-{kind}",
+                name=f"rempart-{self.settings.finess}-offsite-{kind}",
+                description="Runs `pulumi up` of the offsite stack for changes the lock allows. MFA only.",
+                assume_role_policy=_json(account_id.apply(break_glass_trust_policy)),
+                max_session_duration=3600,
+                tags=tags,
+                opts=self._child(),
+            )
+        )
+        self._operator_policy(name, kind, role, account_id, permissions, kms_arn)
+        return role
+
+    def _operator_policy(
+        self,
+        name: str,
+        kind: str,
+        role: aws.iam.Role,
+        account_id: pulumi.Output[str],
+        permissions: Any,
+        kms_arn: pulumi.Output[str] | None,
+    ) -> None:
+        finess, state_bucket = self.settings.finess, self.settings.state_bucket
+        document = pulumi.Output.all(self.bucket.arn, self.log_bucket.arn, account_id, kms_arn).apply(
+            lambda a: permissions(
+                a[0], a[1], f"arn:aws:iam::{a[2]}:user/rempart/rempart-{finess}-offsite-*", a[3], state_bucket
+            )
+        )
+        self._add(
+            aws.iam.RolePolicy(
+                f"{name}-{kind}-policy", role=role.id, policy=_json(document), opts=self._child()
+            )
+        )
 
     def _kms_key(self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]) -> aws.kms.Key:
         return self._add(

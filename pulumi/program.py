@@ -15,6 +15,7 @@ from rempart.validation import load_valid
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "establishmentFile"
+STATE_BUCKET_KEY = "stateBucket"  # optional: the S3 bucket of a self-managed state (deployer access)
 
 
 def establishment_path(config: pulumi.Config) -> Path:
@@ -45,7 +46,7 @@ def restic_repositories(
     return bucket.apply(lambda b: {d.name: f"s3:{endpoint}/{b}/{d.name}" for d in establishment.datasets})
 
 
-def build(establishment: Establishment) -> ImmutableBackupVault:
+def build(establishment: Establishment, state_bucket: str | None = None) -> ImmutableBackupVault:
     region = establishment.offsite.region
     provider = aws.Provider(
         "offsite-region",
@@ -54,7 +55,7 @@ def build(establishment: Establishment) -> ImmutableBackupVault:
     )
     vault = ImmutableBackupVault(
         "offsite",
-        VaultSettings.from_establishment(establishment),
+        VaultSettings.from_establishment(establishment, state_bucket),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
     for key, value in stack_outputs(establishment, vault).items():
@@ -78,6 +79,7 @@ def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> 
         "encryption": offsite.encryption,
         "kms_key_arn": vault.kms_key.arn if vault.kms_key else None,
         "break_glass_role_arn": vault.break_glass_role_arn,
+        "deployer_role_arn": vault.deployer_role.arn,
         "restic_repositories": restic_repositories(establishment, vault.bucket.id),
         "writer_user": vault.writer_user.name,
         "writer_access_key_id": vault.writer_key.id,
@@ -89,4 +91,5 @@ def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> 
 
 
 def main() -> ImmutableBackupVault:
-    return build(load_establishment(establishment_path(pulumi.Config("rempart"))))
+    config = pulumi.Config("rempart")
+    return build(load_establishment(establishment_path(config)), config.get(STATE_BUCKET_KEY) or None)

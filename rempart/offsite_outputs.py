@@ -33,6 +33,7 @@ PUBLIC = (
     "encryption",
     "kms_key_arn",
     "break_glass_role_arn",
+    "deployer_role_arn",
     "restic_repositories",
     "writer_user",
     "writer_access_key_id",

@@ -12,10 +12,11 @@ from typing import Any
 
 Policy = dict[str, Any]
 
-# What nobody but break-glass may do to the bucket's protection (the writer never, see WRITER_DENIED).
+# What nobody but break-glass may do to the bucket's protection (the writer never, see WRITER_DENIED): each
+# could leave new objects unlocked or unreadable (lock, versioning, encryption), open the bucket (policy,
+# public access, ownership, ACL, replication) or blind the audit trail (logging).
 PROTECTED_CONFIGURATION_ACTIONS = (
     "s3:PutBucketObjectLockConfiguration",
-    "s3:PutLifecycleConfiguration",
     "s3:PutBucketVersioning",
     "s3:PutBucketPolicy",
     "s3:DeleteBucketPolicy",
@@ -27,6 +28,40 @@ PROTECTED_CONFIGURATION_ACTIONS = (
     "s3:PutReplicationConfiguration",
     "s3:DeleteBucket",
 )
+# Day-2 changes the lock allows: the deployer's `pulumi up` may make them (nobody else, the writer never).
+# None can shorten a lock or remove a locked version: lifecycle never deletes a version before its lock ends
+# (and the policy pack refuses expiries under the cap and unreadable storage classes at preview).
+DEPLOYER_BUCKET_ACTIONS = (
+    "s3:PutLifecycleConfiguration",
+    "s3:PutBucketTagging",
+    "s3:PutInventoryConfiguration",
+    "s3:PutBucketNotification",
+)
+# What `pulumi refresh`/`up` reads of the bucket (pulumi-aws reads every sub-resource of a bucket).
+PULUMI_BUCKET_READS = (
+    "s3:ListBucket",
+    "s3:GetBucket*",
+    "s3:GetLifecycleConfiguration",
+    "s3:GetEncryptionConfiguration",
+    "s3:GetReplicationConfiguration",
+    "s3:GetAccelerateConfiguration",
+    "s3:GetInventoryConfiguration",
+    "s3:GetAnalyticsConfiguration",
+    "s3:GetMetricsConfiguration",
+    "s3:GetIntelligentTieringConfiguration",
+)
+# The log bucket: its retention and tags; its policy and protections are break-glass's, as the bucket's (the
+# audit trail must not be switched off by the identity that deploys).
+LOG_BUCKET_CHANGES = ("s3:PutLifecycleConfiguration", "s3:PutBucketTagging")
+# Identities: reads anywhere (harmless), key rotation and policy updates only on the stack's own users.
+IAM_READS = ("iam:GetUser", "iam:GetUserPolicy", "iam:ListAccessKeys", "iam:ListUserPolicies",
+             "iam:ListAttachedUserPolicies", "iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies",
+             "iam:ListAttachedRolePolicies", "iam:ListUserTags", "iam:ListRoleTags")  # fmt: skip
+IAM_USER_CHANGES = ("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:PutUserPolicy",
+                    "iam:TagUser", "iam:UntagUser")  # fmt: skip
+KMS_READS = ("kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags")
+# Pulumi's self-managed state backend (`pulumi login s3://<bucket>`): its files live under .pulumi/.
+STATE_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
 # Version deletion: the lock refuses it for locked versions anyway; outside break-glass (which may remove an
 # attacker's delete markers) nobody needs it: lifecycle expires old versions, and is not subject to policies.
 VERSION_DESTRUCTION_ACTIONS = ("s3:DeleteObjectVersion", "s3:BypassGovernanceRetention")
@@ -60,6 +95,7 @@ WRITER_DENIED = (
     *VERSION_DESTRUCTION_ACTIONS,
     *LEGAL_HOLD_ACTIONS,
     *PROTECTED_CONFIGURATION_ACTIONS,
+    *DEPLOYER_BUCKET_ACTIONS,
     "s3:PutObjectAcl",
     "s3:PutObjectVersionAcl",
 )
@@ -78,10 +114,14 @@ def _objects(bucket_arn: str) -> str:
     return f"{bucket_arn}/*"
 
 
-def bucket_policy(bucket_arn: str, break_glass_role_arn: str, retention_cap_days: int) -> Policy:
+def bucket_policy(
+    bucket_arn: str, break_glass_role_arn: str, retention_cap_days: int, deployer_role_arn: str | None = None
+) -> Policy:
     """Bucket policy: TLS only; version deletion, legal holds and protection changes for break-glass only;
-    nobody may lock an object for more than ``retention_cap_days`` from now."""
+    day-2 changes for the deployer (and break-glass) only; nobody may lock an object for more than
+    ``retention_cap_days`` from now."""
     not_break_glass = {"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}}
+    deployers = [a for a in (deployer_role_arn, break_glass_role_arn) if a]
     both = [bucket_arn, _objects(bucket_arn)]
     return {
         "Version": "2012-10-17",
@@ -117,6 +157,14 @@ def bucket_policy(bucket_arn: str, break_glass_role_arn: str, retention_cap_days
                 "Action": list(PROTECTED_CONFIGURATION_ACTIONS),
                 "Resource": bucket_arn,
                 "Condition": not_break_glass,
+            },
+            {
+                "Sid": "DenyDay2ChangesExceptDeployer",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": list(DEPLOYER_BUCKET_ACTIONS),
+                "Resource": bucket_arn,
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": deployers}},
             },
             {
                 "Sid": "CapObjectLockRetention",
@@ -203,11 +251,68 @@ def break_glass_trust_policy(account_id: str) -> Policy:
     }
 
 
-def break_glass_permissions(bucket_arn: str) -> Policy:
-    """What the break-glass role may do: the protected settings, and removing delete markers."""
+def deployer_statements(
+    bucket_arn: str,
+    log_bucket_arn: str,
+    user_arn_pattern: str,
+    kms_key_arn: str | None = None,
+    state_bucket: str | None = None,
+) -> list[Policy]:
+    """What ``pulumi up`` needs for the changes the lock allows: read every resource of the stack, change
+    lifecycle/tags/inventory/notifications of the bucket, manage the log bucket, rotate the writer's and
+    restore's keys, and read/write the self-managed state (``state_bucket``; none with Pulumi Cloud)."""
+    statements: list[Policy] = [
+        {"Sid": "ReadBuckets", "Effect": "Allow", "Action": list(PULUMI_BUCKET_READS),
+         "Resource": [bucket_arn, log_bucket_arn]},
+        {"Sid": "Day2BucketChanges", "Effect": "Allow", "Action": list(DEPLOYER_BUCKET_ACTIONS),
+         "Resource": bucket_arn},
+        {"Sid": "ManageLogBucket", "Effect": "Allow", "Action": list(LOG_BUCKET_CHANGES), "Resource": log_bucket_arn},
+        {"Sid": "ReadIdentities", "Effect": "Allow", "Action": list(IAM_READS), "Resource": "*"},
+        {"Sid": "RotateStackUsers", "Effect": "Allow", "Action": list(IAM_USER_CHANGES), "Resource": user_arn_pattern},
+        {"Sid": "ReadKeys", "Effect": "Allow", "Action": list(KMS_READS), "Resource": "*"},
+    ]  # fmt: skip
+    if kms_key_arn:
+        statements.append(
+            {"Sid": "KeyTags", "Effect": "Allow", "Action": ["kms:TagResource", "kms:UntagResource"],
+             "Resource": kms_key_arn}
+        )  # fmt: skip
+    if state_bucket:
+        statements += [
+            {"Sid": "StateList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{state_bucket}"},
+            {"Sid": "StateFiles", "Effect": "Allow", "Action": list(STATE_OBJECT_ACTIONS),
+             "Resource": f"arn:aws:s3:::{state_bucket}/.pulumi/*"},
+        ]  # fmt: skip
+    return statements
+
+
+def deployer_permissions(
+    bucket_arn: str,
+    log_bucket_arn: str,
+    user_arn_pattern: str,
+    kms_key_arn: str | None = None,
+    state_bucket: str | None = None,
+) -> Policy:
+    return {
+        "Version": "2012-10-17",
+        "Statement": deployer_statements(
+            bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket
+        ),
+    }
+
+
+def break_glass_permissions(
+    bucket_arn: str,
+    log_bucket_arn: str,
+    user_arn_pattern: str,
+    kms_key_arn: str | None = None,
+    state_bucket: str | None = None,
+) -> Policy:
+    """Everything the deployer may do (so break-glass can run ``pulumi up`` itself), plus the protected
+    settings and removing delete markers."""
     return {
         "Version": "2012-10-17",
         "Statement": [
+            *deployer_statements(bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket),
             {
                 "Sid": "ChangeProtection",
                 "Effect": "Allow",
@@ -217,8 +322,8 @@ def break_glass_permissions(bucket_arn: str) -> Policy:
             {
                 "Sid": "RemoveDeleteMarkers",
                 "Effect": "Allow",
-                "Action": ["s3:DeleteObjectVersion"],
-                "Resource": _objects(bucket_arn),
+                "Action": ["s3:DeleteObjectVersion", "s3:ListBucketVersions"],
+                "Resource": [bucket_arn, _objects(bucket_arn)],
             },
         ],
     }

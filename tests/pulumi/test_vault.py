@@ -77,12 +77,18 @@ def check_everything(mocks, establishment: Establishment):
     protection = statements["DenyProtectionChangesExceptBreakGlass"]
     for action in (
         "s3:PutBucketObjectLockConfiguration",
-        "s3:PutLifecycleConfiguration",
         "s3:PutBucketVersioning",
         "s3:PutBucketPolicy",
         "s3:DeleteBucketPolicy",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketLogging",
     ):
         assert action in protection["Action"]
+    day2 = statements["DenyDay2ChangesExceptDeployer"]
+    deployer = f"arn:aws:iam::{ACCOUNT}:role/rempart-{finess}-offsite-deployer"
+    assert "s3:PutLifecycleConfiguration" in day2["Action"]
+    assert not set(day2["Action"]) & set(protection["Action"])
+    assert day2["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [deployer, break_glass]}}
     capped = statements["CapObjectLockRetention"]
     assert capped["Condition"] == {
         "NumericGreaterThan": {"s3:object-lock-remaining-retention-days": str(cap)}
@@ -133,9 +139,21 @@ def check_everything(mocks, establishment: Establishment):
 
     users = {r.inputs["name"] for r in mocks.of_type("aws:iam/user:User")}
     assert users == {f"rempart-{finess}-offsite-writer", f"rempart-{finess}-offsite-restore"}
-    role = mocks.one("offsite-break-glass").inputs
-    trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
-    assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    for kind in ("break-glass", "deployer"):
+        role = mocks.one(f"offsite-{kind}").inputs
+        assert role["name"] == f"rempart-{finess}-offsite-{kind}"
+        trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
+        assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    deployer_policy = json.loads(mocks.one("offsite-deployer-policy").inputs["policy"])
+    granted = {a for s in deployer_policy["Statement"] for a in s["Action"]}
+    assert "s3:PutLifecycleConfiguration" in granted and "s3:GetBucket*" in granted
+    assert not granted & set(protection["Action"])
+    # break-glass can run `pulumi up` itself: the deployer's reads plus the protected settings
+    break_glass_policy = json.loads(mocks.one("offsite-break-glass-policy").inputs["policy"])
+    assert (
+        deployer_policy["Statement"] == break_glass_policy["Statement"][: len(deployer_policy["Statement"])]
+    )
+    assert {a for s in break_glass_policy["Statement"] for a in s["Action"]} >= set(protection["Action"])
     assert len(mocks.of_type("aws:iam/accessKey:AccessKey")) == 2
 
 
@@ -180,7 +198,7 @@ def test_kms_variant_protects_its_key(mocks, tmp_path):
         sse = mocks.one("offsite-encryption").inputs["rules"][0]
         assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
         assert sse["bucketKeyEnabled"] is True
-        assert mocks.of_type("aws:iam/role:Role") == []  # the establishment's own break-glass role
+        assert [r.name for r in mocks.of_type("aws:iam/role:Role")] == ["offsite-deployer"]  # own break-glass
         writer = json.loads(mocks.one("offsite-writer-policy").inputs["policy"])
         assert writer["Statement"][0]["Resource"].startswith("arn:aws:kms:")
 
