@@ -15,6 +15,7 @@ What a mock cannot show: an update, a destroy, the engine's parallelism. Those a
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 import secrets
@@ -284,9 +285,89 @@ def _access_key(mocks: ReplayMocks, _region: str, inputs: dict[str, Any], _tags:
 # -- KMS -----------------------------------------------------------------------------------------------------
 
 
+def _values(value: Any) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def _named_principals(statement: dict[str, Any]) -> list[str]:
+    principal = statement.get("Principal")
+    return _values(principal.get("AWS", [])) if isinstance(principal, dict) else _values(principal or [])
+
+
+def _applies_to(statement: dict[str, Any], caller: str, account: str) -> bool:
+    """Does the statement cover ``caller`` for kms:PutKeyPolicy (principal, action, aws:PrincipalArn)?"""
+    if not any(fnmatch.fnmatchcase("kms:PutKeyPolicy", a) for a in _values(statement.get("Action", []))):
+        return False
+    named = _named_principals(statement)
+    if not ("*" in named or caller in named or f"arn:aws:iam::{account}:root" in named):
+        return False
+    for operator, tests in (statement.get("Condition") or {}).items():
+        for key, expected in tests.items():
+            if key.lower() != "aws:principalarn" or not operator.startswith("Arn"):
+                raise NotImplementedError(f"key policy condition {operator} {key}: not evaluated")
+            matched = any(fnmatch.fnmatchcase(caller, value) for value in _values(expected))
+            if matched == ("Not" in operator):
+                return False
+    return True
+
+
+def key_policy_refusal(
+    policy: dict[str, Any], caller: str, account: str, exists: Callable[[str], bool]
+) -> str | None:
+    """Why AWS's CreateKey/PutKeyPolicy refuses ``policy`` from ``caller`` (its principal ARN), None if it
+    accepts. Two rules of the KMS reference that moto does not enforce (MalformedPolicyDocumentException):
+    every principal a statement names must exist, and the policy must let the caller call PutKeyPolicy again
+    (the lockout safety check; an account-root Allow counts, an explicit Deny wins)."""
+    statements = policy.get("Statement", [])
+    statements = statements if isinstance(statements, list) else [statements]
+    for statement in statements:
+        for arn in _named_principals(statement):
+            if arn != "*" and not re.fullmatch(r"arn:aws:iam::\d{12}:root|\d{12}", arn) and not exists(arn):
+                return f"the key policy names a principal that does not exist: {arn}"
+    covering = [s for s in statements if _applies_to(s, caller, account)]
+    allowed = any(s.get("Effect") == "Allow" for s in covering)
+    if not allowed or any(s.get("Effect") == "Deny" for s in covering):
+        return f"the new key policy will not allow {caller} to update the key policy in the future"
+    return None
+
+
+def _iam_principal_exists(mocks: ReplayMocks) -> Callable[[str], bool]:
+    iam = mocks.client("iam", "eu-west-3")
+
+    def exists(arn: str) -> bool:
+        kind, _, path_name = arn.split(":", 5)[-1].partition("/")
+        name = path_name.rsplit("/", 1)[-1]
+        try:
+            if kind == "role":
+                iam.get_role(RoleName=name)
+            else:
+                iam.get_user(UserName=name)
+        except iam.exceptions.NoSuchEntityException:
+            return False
+        return True
+
+    return exists
+
+
+def caller_principal(mocks: ReplayMocks) -> tuple[str, str]:
+    """(``aws:PrincipalArn`` of the replaying identity, its account)."""
+    identity = mocks.client("sts", "eu-west-3").get_caller_identity()
+    session = re.match(r"arn:([\w-]+):sts::(\d{12}):assumed-role/([^/]+)/", identity["Arn"])
+    arn = f"arn:{session[1]}:iam::{session[2]}:role/{session[3]}" if session else identity["Arn"]
+    return arn, identity["Account"]
+
+
+class KeyPolicyRefused(Exception):
+    """AWS KMS would answer MalformedPolicyDocumentException."""
+
+
 def _kms_key(
     mocks: ReplayMocks, region: str, inputs: dict[str, Any], tags: dict[str, str]
 ) -> tuple[str, dict]:
+    caller, account = caller_principal(mocks)
+    refusal = key_policy_refusal(json.loads(inputs["policy"]), caller, account, _iam_principal_exists(mocks))
+    if refusal:
+        raise KeyPolicyRefused(refusal)
     kms = mocks.client("kms", region)
     metadata = kms.create_key(
         Description=inputs.get("description", ""),
@@ -408,12 +489,14 @@ def deploy(
     endpoint: str,
     keys: dict[str, str] | None = None,
     adjust: Callable[[str, dict[str, Any]], dict[str, Any] | None] | None = None,
+    **config: Any,
 ) -> Deployment:
-    """A fresh ``pulumi up`` of the program for ``establishment`` onto the stand-in."""
-    return _run(establishment, ReplayMocks(endpoint, dict(keys or STAND_IN_KEYS), adjust))
+    """A fresh ``pulumi up`` of the program for ``establishment`` onto the stand-in; ``config``: the stack's
+    other settings (``program.build``'s keywords: ``state_bucket``, ``key_administrator_arn``)."""
+    return _run(establishment, ReplayMocks(endpoint, dict(keys or STAND_IN_KEYS), adjust), config)
 
 
-def _run(establishment: Any, mocks: ReplayMocks) -> Deployment:
+def _run(establishment: Any, mocks: ReplayMocks, config: dict[str, Any] | None = None) -> Deployment:
     if str(PULUMI_DIR) not in sys.path:
         sys.path.insert(0, str(PULUMI_DIR))
     monitor = RecordingMonitor(mocks)
@@ -423,7 +506,7 @@ def _run(establishment: Any, mocks: ReplayMocks) -> Deployment:
     resolved: dict[str, Any] = {}
 
     def run() -> None:
-        vault = program.build(establishment)
+        vault = program.build(establishment, **(config or {}))
         outputs = program.stack_outputs(establishment, vault)
         _sync_await(pulumi.Output.all(**outputs).apply(resolved.update).future())  # type: ignore[arg-type]
 
@@ -434,12 +517,14 @@ def _run(establishment: Any, mocks: ReplayMocks) -> Deployment:
     return Deployment(resolved, mocks, monitor)
 
 
-def update(previous: Deployment, establishment: Any, endpoint: str, keys: dict[str, str]) -> Deployment:
+def update(
+    previous: Deployment, establishment: Any, endpoint: str, keys: dict[str, str], **config: Any
+) -> Deployment:
     """A later ``pulumi up`` of the program for ``establishment``, as the identity of ``keys``: every resource
     of ``previous`` is read (the engine's refresh), the ones whose inputs changed are updated, new ones made.
     Replacements and deletions are not replayed (they raise)."""
     known = {d.name: d for d in previous.mocks.declared}
-    return _run(establishment, ReplayMocks(endpoint, dict(keys), previous=known))
+    return _run(establishment, ReplayMocks(endpoint, dict(keys), previous=known), config)
 
 
 def lab_outputs(outputs: dict[str, Any], endpoint: str) -> dict[str, Any]:

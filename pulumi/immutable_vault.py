@@ -60,10 +60,16 @@ class VaultSettings:
     cold_after_days: int
     datasets: tuple[str, ...] = ()
     state_bucket: str | None = None  # self-managed Pulumi state (`pulumi login s3://...`); None: Pulumi Cloud
+    key_administrator_arn: str | None = (
+        None  # sse-kms: who runs the first `up` (AWS's key-policy lockout rule)
+    )
 
     @classmethod
     def from_establishment(
-        cls, establishment: Establishment, state_bucket: str | None = None
+        cls,
+        establishment: Establishment,
+        state_bucket: str | None = None,
+        key_administrator_arn: str | None = None,
     ) -> VaultSettings:
         offsite = establishment.offsite
         return cls(
@@ -78,6 +84,7 @@ class VaultSettings:
             cold_after_days=offsite.cold_after_days,
             datasets=tuple(d.name for d in establishment.datasets),
             state_bucket=state_bucket,
+            key_administrator_arn=key_administrator_arn,
         )
 
     @property
@@ -115,7 +122,14 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         tags = settings.tags
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
+        if settings.encryption == "sse-kms" and not settings.key_administrator_arn:
+            raise ValueError(
+                "offsite.encryption is sse-kms: AWS creates a key only if its policy lets the creator re-police "
+                "it; run `pulumi config set rempart:keyAdministratorArn <ARN of the user or role running this "
+                "first pulumi up>` (docs/offsite.md, KMS)"
+            )
         self.break_glass_role_arn = self._break_glass(name, account_id, tags)
+        self.deployer_role = self._operator_role(name, "deployer", account_id, tags)
         self.kms_key = self._kms_key(name, account_id, tags) if settings.encryption == "sse-kms" else None
         kms_arn = self.kms_key.arn if self.kms_key else None
 
@@ -192,9 +206,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         self._add(bucket_settings[-1])
-        self.deployer_role = self._operator_role(
-            name, "deployer", account_id, tags, deployer_permissions, kms_arn
-        )
+        self._operator_policy(name, "deployer", self.deployer_role, account_id, deployer_permissions, kms_arn)
         if self.break_glass_role is not None:
             self._operator_policy(
                 name, "break-glass", self.break_glass_role, account_id, break_glass_permissions, kms_arn
@@ -285,13 +297,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         return role.arn
 
     def _operator_role(
-        self,
-        name: str,
-        kind: str,
-        account_id: pulumi.Output[str],
-        tags: dict[str, str],
-        permissions: Any,
-        kms_arn: pulumi.Output[str] | None,
+        self, name: str, kind: str, account_id: pulumi.Output[str], tags: dict[str, str]
     ) -> aws.iam.Role:
         """The deployer: runs `pulumi up` for the changes the lock allows (docs/offsite.md, day 2). MFA."""
         role = self._add(
@@ -305,7 +311,6 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 opts=self._child(),
             )
         )
-        self._operator_policy(name, kind, role, account_id, permissions, kms_arn)
         return role
 
     def _operator_policy(
@@ -338,7 +343,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 deletion_window_in_days=30,
                 policy=_json(
                     pulumi.Output.all(account_id, self.break_glass_role_arn).apply(
-                        lambda a: kms_key_policy(a[0], a[1])
+                        lambda a: kms_key_policy(a[0], a[1], self.settings.key_administrator_arn)
                     )
                 ),
                 tags=tags,

@@ -16,6 +16,7 @@ from rempart.validation import load_valid
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "establishmentFile"
 STATE_BUCKET_KEY = "stateBucket"  # optional: the S3 bucket of a self-managed state (deployer access)
+KEY_ADMINISTRATOR_KEY = "keyAdministratorArn"  # sse-kms: the identity running the first `up`
 
 
 def establishment_path(config: pulumi.Config) -> Path:
@@ -46,7 +47,9 @@ def restic_repositories(
     return bucket.apply(lambda b: {d.name: f"s3:{endpoint}/{b}/{d.name}" for d in establishment.datasets})
 
 
-def build(establishment: Establishment, state_bucket: str | None = None) -> ImmutableBackupVault:
+def build(
+    establishment: Establishment, state_bucket: str | None = None, key_administrator_arn: str | None = None
+) -> ImmutableBackupVault:
     region = establishment.offsite.region
     provider = aws.Provider(
         "offsite-region",
@@ -55,7 +58,7 @@ def build(establishment: Establishment, state_bucket: str | None = None) -> Immu
     )
     vault = ImmutableBackupVault(
         "offsite",
-        VaultSettings.from_establishment(establishment, state_bucket),
+        VaultSettings.from_establishment(establishment, state_bucket, key_administrator_arn),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
     for key, value in stack_outputs(establishment, vault).items():
@@ -92,4 +95,8 @@ def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> 
 
 def main() -> ImmutableBackupVault:
     config = pulumi.Config("rempart")
-    return build(load_establishment(establishment_path(config)), config.get(STATE_BUCKET_KEY) or None)
+    return build(
+        load_establishment(establishment_path(config)),
+        config.get(STATE_BUCKET_KEY) or None,
+        config.get(KEY_ADMINISTRATOR_KEY) or None,
+    )

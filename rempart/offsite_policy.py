@@ -357,9 +357,29 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: s
     }
 
 
-def kms_key_policy(account_id: str, break_glass_role_arn: str) -> Policy:
-    """A dedicated key that nobody but break-glass can disable, schedule for deletion or re-police
-    (a disabled or deleted key crypto-shreds every backup)."""
+KMS_ADMINISTRATION_ACTIONS = (
+    "kms:PutKeyPolicy",
+    "kms:DescribeKey",
+    "kms:GetKeyPolicy",
+    "kms:GetKeyRotationStatus",
+    "kms:ListResourceTags",
+    "kms:TagResource",
+    "kms:UntagResource",
+    "kms:EnableKeyRotation",
+)
+
+
+def kms_key_policy(
+    account_id: str, break_glass_role_arn: str, administrator_arn: str | None = None
+) -> Policy:
+    """A dedicated key that nobody but break-glass can disable, schedule for deletion or stop rotating
+    (a disabled or deleted key crypto-shreds every backup), and that only its administrators may re-police.
+
+    AWS refuses a key policy that would not let the principal making CreateKey/PutKeyPolicy call
+    PutKeyPolicy again (the lockout safety check): ``administrator_arn`` is that principal for the first
+    ``pulumi up`` (later ones that change the policy run as break-glass, always an administrator). The
+    administrators are named as principals, so they must exist before the key (AWS refuses unknown ones)."""
+    administrators = [a for a in dict.fromkeys((break_glass_role_arn, administrator_arn)) if a]
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -371,12 +391,27 @@ def kms_key_policy(account_id: str, break_glass_role_arn: str) -> Policy:
                 "Resource": "*",
             },
             {
+                "Sid": "KeyAdministrators",
+                "Effect": "Allow",
+                "Principal": {"AWS": administrators},
+                "Action": list(KMS_ADMINISTRATION_ACTIONS),
+                "Resource": "*",
+            },
+            {
                 "Sid": "DenyKeyDestructionExceptBreakGlass",
                 "Effect": "Deny",
                 "Principal": {"AWS": "*"},
-                "Action": list(KMS_PROTECTED_ACTIONS),
+                "Action": [a for a in KMS_PROTECTED_ACTIONS if a != "kms:PutKeyPolicy"],
                 "Resource": "*",
                 "Condition": {"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}},
+            },
+            {
+                "Sid": "DenyRepolicingExceptAdministrators",
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": ["kms:PutKeyPolicy"],
+                "Resource": "*",
+                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": administrators}},
             },
         ],
     }

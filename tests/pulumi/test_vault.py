@@ -10,12 +10,14 @@ from pulumi_harness import ACCOUNT, STACKS
 import pulumi
 from rempart.establishment import Establishment
 
+ADMINISTRATOR = f"arn:aws:iam::{ACCOUNT}:user/first-deployer"
 
-def deploy(mocks, establishment_file):
+
+def deploy(mocks, establishment_file, **config):
     import program  # after set_mocks (the mocks fixture)
 
     establishment = program.load_establishment(establishment_file)
-    vault = program.build(establishment)
+    vault = program.build(establishment, **config)
     return establishment, vault, pulumi.Output.all(*[r.urn for r in vault.resources])
 
 
@@ -185,7 +187,7 @@ def test_kms_variant_protects_its_key(mocks, tmp_path):
     path = _with_offsite(
         tmp_path, encryption="sse-kms", break_glass_role_arn=f"arn:aws:iam::{ACCOUNT}:role/bg"
     )
-    _establishment, _vault, settled = deploy(mocks, path)
+    _establishment, _vault, settled = deploy(mocks, path, key_administrator_arn=ADMINISTRATOR)
 
     def check(_):
         (key,) = mocks.of_type("aws:kms/key:Key")
@@ -193,8 +195,12 @@ def test_kms_variant_protects_its_key(mocks, tmp_path):
         assert key.inputs["deletionWindowInDays"] == 30
         statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
         deny = statements["DenyKeyDestructionExceptBreakGlass"]
-        assert {"kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"} <= set(deny["Action"])
+        assert {"kms:DisableKey", "kms:ScheduleKeyDeletion"} <= set(deny["Action"])
         assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/bg"}}
+        repolice = statements["DenyRepolicingExceptAdministrators"]  # the creator passes AWS's lockout check
+        administrators = [f"arn:aws:iam::{ACCOUNT}:role/bg", ADMINISTRATOR]
+        assert repolice["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": administrators}}
+        assert statements["KeyAdministrators"]["Principal"] == {"AWS": administrators}
         sse = mocks.one("offsite-encryption").inputs["rules"][0]
         assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
         assert sse["bucketKeyEnabled"] is True
@@ -203,6 +209,13 @@ def test_kms_variant_protects_its_key(mocks, tmp_path):
         assert writer["Statement"][0]["Resource"].startswith("arn:aws:kms:")
 
     return settled.apply(check)
+
+
+def test_kms_variant_needs_the_first_deployers_arn(mocks, tmp_path):
+    """AWS's key-policy lockout check (tests/offsite/test_kms_variant.py): refused before any AWS resource."""
+    with pytest.raises(ValueError, match="rempart:keyAdministratorArn"):
+        deploy(mocks, _with_offsite(tmp_path, encryption="sse-kms"))
+    assert not [r for r in mocks.resources if r.type.startswith("aws:")]  # nothing made on AWS
 
 
 def test_invalid_establishment_is_refused(mocks, tmp_path):
