@@ -8,9 +8,10 @@ import json
 import pytest
 from moto_servers import ACCOUNT, REGION, lock_rule, s3_client
 from offsite_replay import deploy
-from program_stand_in import an_establishment
+from program_stand_in import an_establishment, reset_stand_in
 
 from rempart.cli import main
+from rempart.offsite_retention import refresh_retention
 
 MIN_DAYS = 30
 
@@ -306,3 +307,71 @@ def test_versioned_bucket_without_lock_fails_the_deletion_probe(capsys, s3, stri
     assert code == 1
     assert "probe: a new object is not locked in COMPLIANCE mode" in out
     assert "probe: the canary's version could be deleted" in out
+
+
+REPOSITORY = (
+    "partages/config",
+    "partages/keys/k1",
+    "partages/data/aa/p1",
+    "partages/index/i1",
+    "partages/snapshots/s1",
+)
+
+
+def restic_like(s3, bucket, moto_clock, days_ago):
+    """A repository written ``days_ago`` (moto's clock), refreshed then, and not since."""
+    moto_clock.advance(days=-days_ago)
+    for key in REPOSITORY:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    refresh_retention(s3, bucket, MIN_DAYS, prefix="partages/", now=moto_clock.now())
+    moto_clock.advance(days=days_ago)
+
+
+def test_a_refreshed_repository_passes(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=0.5)
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 0, out
+
+
+def test_hidden_objects_fail(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    """A writer key hides a pack behind a delete marker: seen from any host that can list versions."""
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=0.5)
+    s3.delete_object(Bucket=bucket, Key="partages/data/aa/p1")
+    s3.put_object(Bucket=bucket, Key="partages/locks/l1", Body=b"l")
+    s3.delete_object(Bucket=bucket, Key="partages/locks/l1")  # restic's own lock files: not a finding
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 1
+    assert f"{bucket}: hidden objects: 1 key(s) behind a delete marker (partages/data/aa/p1)" in out
+
+
+def test_stopped_refresh_fails(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=3)
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 1
+    assert "retention refresh: last run on partages 72 h ago (> 48 h)" in out
+    assert "lock horizon" not in out  # the locks still cover the window: the refresh age tells first
+
+
+def test_short_lock_horizon_fails(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=40)  # refreshed 40 days ago: locked until 19 days from now
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 1
+    assert (
+        f"lock horizon: 5 of the 5 oldest current objects are locked less than {MIN_DAYS} days ahead" in out
+    )
+
+
+def test_bucket_outside_the_expected_region_fails(capsys, strict_endpoint):
+    reset_stand_in(strict_endpoint)
+    bucket = deploy(an_establishment(region="eu-central-1"), strict_endpoint).outputs["bucket"]
+    code = main(["verify-offsite", "--bucket", bucket, "--endpoint-url", strict_endpoint, "--region", "eu-central-1",
+                 "--min-retention-days", str(MIN_DAYS), "--expected-region", "eu-west-3", "--no-probe"])  # fmt: skip
+    assert code == 1
+    assert (
+        f"{bucket}: location: the bucket is in eu-central-1, not in eu-west-3 (offsite.region)"
+        in capsys.readouterr().out
+    )
