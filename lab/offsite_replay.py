@@ -379,6 +379,119 @@ def _kms_key(
     return metadata["KeyId"], {"arn": metadata["Arn"], "keyId": metadata["KeyId"]}
 
 
+# -- detection (pulumi/offsite_detection.py): stored by the stand-in, which produces no events ----------------
+
+
+def _trail(mocks: ReplayMocks, region: str, inputs: dict[str, Any], tags: dict[str, str]) -> tuple[str, dict]:
+    cloudtrail = mocks.client("cloudtrail", region)
+    trail = cloudtrail.create_trail(
+        Name=inputs["name"],
+        S3BucketName=inputs["s3BucketName"],
+        S3KeyPrefix=inputs.get("s3KeyPrefix", ""),
+        EnableLogFileValidation=bool(inputs.get("enableLogFileValidation")),
+        IncludeGlobalServiceEvents=bool(inputs.get("includeGlobalServiceEvents")),
+        IsMultiRegionTrail=bool(inputs.get("isMultiRegionTrail")),
+        TagsList=aws_tags(tags),
+    )
+    cloudtrail.put_event_selectors(TrailName=inputs["name"], EventSelectors=pascal(inputs["eventSelectors"]))
+    cloudtrail.start_logging(Name=inputs["name"])
+    return trail["TrailARN"], {"arn": trail["TrailARN"]}
+
+
+def _topic(mocks: ReplayMocks, region: str, inputs: dict[str, Any], tags: dict[str, str]) -> tuple[str, dict]:
+    arn = mocks.client("sns", region).create_topic(Name=inputs["name"], Tags=aws_tags(tags))["TopicArn"]
+    return arn, {"arn": arn}
+
+
+def _topic_policy(mocks: ReplayMocks, region: str, inputs: dict[str, Any], _tags: dict) -> tuple[str, dict]:
+    mocks.client("sns", region).set_topic_attributes(
+        TopicArn=inputs["arn"], AttributeName="Policy", AttributeValue=inputs["policy"]
+    )
+    return inputs["arn"], {}
+
+
+def _subscription(mocks: ReplayMocks, region: str, inputs: dict[str, Any], _tags: dict) -> tuple[str, dict]:
+    arn = mocks.client("sns", region).subscribe(
+        TopicArn=inputs["topic"], Protocol=inputs["protocol"], Endpoint=inputs["endpoint"]
+    )["SubscriptionArn"]
+    return arn, {"arn": arn}
+
+
+def _event_rule(
+    mocks: ReplayMocks, region: str, inputs: dict[str, Any], tags: dict[str, str]
+) -> tuple[str, dict]:
+    arn = mocks.client("events", region).put_rule(
+        Name=inputs["name"],
+        EventPattern=inputs["eventPattern"],
+        Description=inputs.get("description", ""),
+        Tags=aws_tags(tags),
+    )["RuleArn"]
+    return inputs["name"], {"arn": arn}
+
+
+def _event_target(mocks: ReplayMocks, region: str, inputs: dict[str, Any], _tags: dict) -> tuple[str, dict]:
+    target = inputs.get("targetId") or f"rempart-{secrets.token_hex(4)}"
+    mocks.client("events", region).put_targets(
+        Rule=inputs["rule"], Targets=[{"Id": target, "Arn": inputs["arn"]}]
+    )
+    return f"{inputs['rule']}-{target}", {"targetId": target}
+
+
+def _notification(s3: Any, bucket: str, inputs: dict[str, Any]) -> None:
+    configuration = {"EventBridgeConfiguration": {}} if inputs.get("eventbridge") else {}
+    s3.put_bucket_notification_configuration(Bucket=bucket, NotificationConfiguration=configuration)
+
+
+def _inventory(s3: Any, bucket: str, inputs: dict[str, Any]) -> None:
+    destination = inputs["destination"]["bucket"]
+    s3.put_bucket_inventory_configuration(
+        Bucket=bucket,
+        Id=inputs["name"],
+        InventoryConfiguration={
+            "Id": inputs["name"],
+            "IsEnabled": inputs.get("enabled", True),
+            "IncludedObjectVersions": inputs["includedObjectVersions"],
+            "Schedule": pascal(inputs["schedule"]),
+            "OptionalFields": list(inputs.get("optionalFields", [])),
+            "Destination": {
+                "S3BucketDestination": {
+                    "Bucket": destination["bucketArn"],
+                    "Format": destination["format"],
+                    "Prefix": destination.get("prefix", ""),
+                }
+            },
+        },
+    )
+
+
+def _budget(mocks: ReplayMocks, _region: str, inputs: dict[str, Any], _tags: dict) -> tuple[str, dict]:
+    account = _account(mocks)
+    mocks.client("budgets", "us-east-1").create_budget(
+        AccountId=account,
+        Budget={
+            "BudgetName": inputs["name"],
+            "BudgetLimit": {"Amount": inputs["limitAmount"], "Unit": inputs["limitUnit"]},
+            "TimeUnit": inputs["timeUnit"],
+            "BudgetType": inputs["budgetType"],
+        },
+        NotificationsWithSubscribers=[
+            {
+                "Notification": {
+                    "NotificationType": n["notificationType"],
+                    "ComparisonOperator": n["comparisonOperator"],
+                    "Threshold": float(n["threshold"]),
+                    "ThresholdType": n["thresholdType"],
+                },
+                "Subscribers": [
+                    {"SubscriptionType": "SNS", "Address": a} for a in n["subscriberSnsTopicArns"]
+                ],
+            }
+            for n in inputs.get("notifications", [])
+        ],
+    )
+    return f"{account}:{inputs['name']}", {"accountId": account}
+
+
 REPLAYS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
     "aws:s3/bucket:Bucket": _bucket,
     "aws:s3/bucketVersioning:BucketVersioning": _bucket_setting(_versioning),
@@ -397,6 +510,15 @@ REPLAYS: dict[str, Callable[..., tuple[str, dict[str, Any]]]] = {
     "aws:iam/userPolicy:UserPolicy": _user_policy,
     "aws:iam/accessKey:AccessKey": _access_key,
     "aws:kms/key:Key": _kms_key,
+    "aws:cloudtrail/trail:Trail": _trail,
+    "aws:sns/topic:Topic": _topic,
+    "aws:sns/topicPolicy:TopicPolicy": _topic_policy,
+    "aws:sns/topicSubscription:TopicSubscription": _subscription,
+    "aws:cloudwatch/eventRule:EventRule": _event_rule,
+    "aws:cloudwatch/eventTarget:EventTarget": _event_target,
+    "aws:s3/bucketNotification:BucketNotification": _bucket_setting(_notification),
+    "aws:s3/inventory:Inventory": _bucket_setting(_inventory),
+    "aws:budgets/budget:Budget": _budget,
 }
 
 
@@ -447,6 +569,31 @@ READS: dict[str, Callable[[ReplayMocks, str, Declared], None]] = {
     "aws:iam/userPolicy:UserPolicy": _iam_read("get_user_policy", UserName="user", PolicyName="name"),
     "aws:iam/accessKey:AccessKey": _iam_read("list_access_keys", UserName="user"),
     "aws:kms/key:Key": _kms_read,
+    "aws:s3/bucketNotification:BucketNotification": _bucket_read("get_bucket_notification_configuration"),
+    "aws:s3/inventory:Inventory": lambda m, region, old: m.client(
+        "s3", region
+    ).get_bucket_inventory_configuration(Bucket=old.inputs["bucket"], Id=old.inputs["name"]),
+    "aws:cloudtrail/trail:Trail": lambda m, region, old: m.client("cloudtrail", region).get_trail(
+        Name=old.inputs["name"]
+    ),
+    "aws:sns/topic:Topic": lambda m, region, old: m.client("sns", region).get_topic_attributes(
+        TopicArn=old.id
+    ),
+    "aws:sns/topicPolicy:TopicPolicy": lambda m, region, old: m.client("sns", region).get_topic_attributes(
+        TopicArn=old.id
+    ),
+    "aws:sns/topicSubscription:TopicSubscription": lambda m, region, old: m.client(
+        "sns", region
+    ).get_subscription_attributes(SubscriptionArn=old.id),
+    "aws:cloudwatch/eventRule:EventRule": lambda m, region, old: m.client("events", region).describe_rule(
+        Name=old.id
+    ),
+    "aws:cloudwatch/eventTarget:EventTarget": lambda m, region, old: m.client(
+        "events", region
+    ).list_targets_by_rule(Rule=old.inputs["rule"]),
+    "aws:budgets/budget:Budget": lambda m, _region, old: m.client("budgets", "us-east-1").describe_budget(
+        AccountId=old.outputs["accountId"], BudgetName=old.inputs["name"]
+    ),
 }
 # Changed in place by the same call that made them (S3 settings and inline policies are replaced whole).
 UPDATED_IN_PLACE = {t for t in REPLAYS if t.startswith("aws:s3/bucket") and t != "aws:s3/bucket:Bucket"} | {

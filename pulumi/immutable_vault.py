@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi_aws as aws
+from offsite_detection import build_detection
 
 import pulumi
 from rempart.establishment import Establishment
@@ -60,9 +61,12 @@ class VaultSettings:
     cold_after_days: int
     datasets: tuple[str, ...] = ()
     state_bucket: str | None = None  # self-managed Pulumi state (`pulumi login s3://...`); None: Pulumi Cloud
-    key_administrator_arn: str | None = (
-        None  # sse-kms: who runs the first `up` (AWS's key-policy lockout rule)
+    # sse-kms: who runs the first `up` (AWS's key-policy lockout rule)
+    key_administrator_arn: str | None = None
+    alert_email: str | None = (
+        None  # subscribed to the alert topic (delete markers, protection changes, budget)
     )
+    monthly_budget: float = 100.0  # USD, the establishment's tagged resources (offsite_detection.py)
 
     @classmethod
     def from_establishment(
@@ -70,6 +74,8 @@ class VaultSettings:
         establishment: Establishment,
         state_bucket: str | None = None,
         key_administrator_arn: str | None = None,
+        alert_email: str | None = None,
+        monthly_budget: float = 100.0,
     ) -> VaultSettings:
         offsite = establishment.offsite
         return cls(
@@ -85,6 +91,8 @@ class VaultSettings:
             datasets=tuple(d.name for d in establishment.datasets),
             state_bucket=state_bucket,
             key_administrator_arn=key_administrator_arn,
+            alert_email=alert_email,
+            monthly_budget=monthly_budget,
         )
 
     @property
@@ -206,6 +214,11 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         self._add(bucket_settings[-1])
+        self.detection = build_detection(
+            self, name, settings, self.bucket, self.log_bucket, log_policy, account_id, tags
+        )
+        self.resources += self.detection.resources
+        bucket_settings += self.detection.bucket_settings
         self._operator_policy(name, "deployer", self.deployer_role, account_id, deployer_permissions, kms_arn)
         if self.break_glass_role is not None:
             self._operator_policy(
@@ -244,6 +257,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 "restore_user": self.restore_user.name,
                 "break_glass_role_arn": self.break_glass_role_arn,
                 "deployer_role_arn": self.deployer_role.arn,
+                "alert_topic_arn": self.detection.topic.arn,
             }
         )
 
@@ -323,9 +337,17 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         kms_arn: pulumi.Output[str] | None,
     ) -> None:
         finess, state_bucket = self.settings.finess, self.settings.state_bucket
-        document = pulumi.Output.all(self.bucket.arn, self.log_bucket.arn, account_id, kms_arn).apply(
+        trail_bucket_arn = self.detection.trail_bucket.arn
+        document = pulumi.Output.all(
+            self.bucket.arn, self.log_bucket.arn, account_id, kms_arn, trail_bucket_arn
+        ).apply(
             lambda a: permissions(
-                a[0], a[1], f"arn:aws:iam::{a[2]}:user/rempart/rempart-{finess}-offsite-*", a[3], state_bucket
+                a[0],
+                a[1],
+                f"arn:aws:iam::{a[2]}:user/rempart/rempart-{finess}-offsite-*",
+                a[3],
+                state_bucket,
+                [a[4]],
             )
         )
         self._add(

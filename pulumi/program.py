@@ -17,6 +17,8 @@ PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "establishmentFile"
 STATE_BUCKET_KEY = "stateBucket"  # optional: the S3 bucket of a self-managed state (deployer access)
 KEY_ADMINISTRATOR_KEY = "keyAdministratorArn"  # sse-kms: the identity running the first `up`
+ALERT_EMAIL_KEY = "alertEmail"  # optional: mailed on delete markers, protection changes, budget
+MONTHLY_BUDGET_KEY = "monthlyBudgetUsd"  # optional, default 100
 
 
 def establishment_path(config: pulumi.Config) -> Path:
@@ -48,7 +50,11 @@ def restic_repositories(
 
 
 def build(
-    establishment: Establishment, state_bucket: str | None = None, key_administrator_arn: str | None = None
+    establishment: Establishment,
+    state_bucket: str | None = None,
+    key_administrator_arn: str | None = None,
+    alert_email: str | None = None,
+    monthly_budget: float = 100.0,
 ) -> ImmutableBackupVault:
     region = establishment.offsite.region
     provider = aws.Provider(
@@ -58,7 +64,9 @@ def build(
     )
     vault = ImmutableBackupVault(
         "offsite",
-        VaultSettings.from_establishment(establishment, state_bucket, key_administrator_arn),
+        VaultSettings.from_establishment(
+            establishment, state_bucket, key_administrator_arn, alert_email, monthly_budget
+        ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
     for key, value in stack_outputs(establishment, vault).items():
@@ -83,6 +91,8 @@ def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> 
         "kms_key_arn": vault.kms_key.arn if vault.kms_key else None,
         "break_glass_role_arn": vault.break_glass_role_arn,
         "deployer_role_arn": vault.deployer_role.arn,
+        "alert_topic_arn": vault.detection.topic.arn,
+        "trail_bucket": vault.detection.trail_bucket.id,
         "restic_repositories": restic_repositories(establishment, vault.bucket.id),
         "writer_user": vault.writer_user.name,
         "writer_access_key_id": vault.writer_key.id,
@@ -99,4 +109,6 @@ def main() -> ImmutableBackupVault:
         load_establishment(establishment_path(config)),
         config.get(STATE_BUCKET_KEY) or None,
         config.get(KEY_ADMINISTRATOR_KEY) or None,
+        config.get(ALERT_EMAIL_KEY) or None,
+        float(config.get(MONTHLY_BUDGET_KEY) or 100),
     )

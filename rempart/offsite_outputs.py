@@ -34,6 +34,8 @@ PUBLIC = (
     "kms_key_arn",
     "break_glass_role_arn",
     "deployer_role_arn",
+    "alert_topic_arn",
+    "trail_bucket",
     "restic_repositories",
     "writer_user",
     "writer_access_key_id",

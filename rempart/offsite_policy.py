@@ -59,6 +59,16 @@ IAM_READS = ("iam:GetUser", "iam:GetUserPolicy", "iam:ListAccessKeys", "iam:List
              "iam:ListAttachedRolePolicies", "iam:ListUserTags", "iam:ListRoleTags")  # fmt: skip
 IAM_USER_CHANGES = ("iam:CreateAccessKey", "iam:UpdateAccessKey", "iam:DeleteAccessKey", "iam:PutUserPolicy",
                     "iam:TagUser", "iam:UntagUser")  # fmt: skip
+DETECTION_READS = ("cloudtrail:GetTrail", "cloudtrail:GetTrailStatus", "cloudtrail:GetEventSelectors",
+                   "cloudtrail:DescribeTrails", "cloudtrail:ListTags", "sns:GetTopicAttributes",
+                   "sns:GetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:ListTagsForResource",
+                   "events:DescribeRule", "events:ListTargetsByRule", "events:ListTagsForResource",
+                   "budgets:ViewBudget")  # fmt: skip
+# Who is mailed and the budget's amount are day-2 settings; the trail, the rules and the topic's policy are
+# break-glass's (switching them off blinds the detection).
+DETECTION_CHANGES = ("sns:Subscribe", "sns:Unsubscribe", "budgets:ModifyBudget")
+DETECTION_PROTECTED = ("cloudtrail:UpdateTrail", "cloudtrail:PutEventSelectors", "cloudtrail:StartLogging",
+                       "events:PutRule", "events:PutTargets", "events:RemoveTargets", "sns:SetTopicAttributes")  # fmt: skip
 KMS_READS = ("kms:DescribeKey", "kms:GetKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListResourceTags")
 # Pulumi's self-managed state backend (`pulumi login s3://<bucket>`): its files live under .pulumi/.
 STATE_OBJECT_ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:DeleteObject")
@@ -257,19 +267,22 @@ def deployer_statements(
     user_arn_pattern: str,
     kms_key_arn: str | None = None,
     state_bucket: str | None = None,
+    other_bucket_arns: Sequence[str] = (),
 ) -> list[Policy]:
     """What ``pulumi up`` needs for the changes the lock allows: read every resource of the stack, change
     lifecycle/tags/inventory/notifications of the bucket, manage the log bucket, rotate the writer's and
     restore's keys, and read/write the self-managed state (``state_bucket``; none with Pulumi Cloud)."""
     statements: list[Policy] = [
         {"Sid": "ReadBuckets", "Effect": "Allow", "Action": list(PULUMI_BUCKET_READS),
-         "Resource": [bucket_arn, log_bucket_arn]},
+         "Resource": [bucket_arn, log_bucket_arn, *other_bucket_arns]},
         {"Sid": "Day2BucketChanges", "Effect": "Allow", "Action": list(DEPLOYER_BUCKET_ACTIONS),
          "Resource": bucket_arn},
         {"Sid": "ManageLogBucket", "Effect": "Allow", "Action": list(LOG_BUCKET_CHANGES), "Resource": log_bucket_arn},
         {"Sid": "ReadIdentities", "Effect": "Allow", "Action": list(IAM_READS), "Resource": "*"},
         {"Sid": "RotateStackUsers", "Effect": "Allow", "Action": list(IAM_USER_CHANGES), "Resource": user_arn_pattern},
         {"Sid": "ReadKeys", "Effect": "Allow", "Action": list(KMS_READS), "Resource": "*"},
+        {"Sid": "ReadDetection", "Effect": "Allow", "Action": list(DETECTION_READS), "Resource": "*"},
+        {"Sid": "Day2Detection", "Effect": "Allow", "Action": list(DETECTION_CHANGES), "Resource": "*"},
     ]  # fmt: skip
     if kms_key_arn:
         statements.append(
@@ -291,11 +304,12 @@ def deployer_permissions(
     user_arn_pattern: str,
     kms_key_arn: str | None = None,
     state_bucket: str | None = None,
+    other_bucket_arns: Sequence[str] = (),
 ) -> Policy:
     return {
         "Version": "2012-10-17",
         "Statement": deployer_statements(
-            bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket
+            bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket, other_bucket_arns
         ),
     }
 
@@ -306,18 +320,27 @@ def break_glass_permissions(
     user_arn_pattern: str,
     kms_key_arn: str | None = None,
     state_bucket: str | None = None,
+    other_bucket_arns: Sequence[str] = (),
 ) -> Policy:
     """Everything the deployer may do (so break-glass can run ``pulumi up`` itself), plus the protected
     settings and removing delete markers."""
     return {
         "Version": "2012-10-17",
         "Statement": [
-            *deployer_statements(bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket),
+            *deployer_statements(
+                bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket, other_bucket_arns
+            ),
             {
                 "Sid": "ChangeProtection",
                 "Effect": "Allow",
                 "Action": list(PROTECTED_CONFIGURATION_ACTIONS),
                 "Resource": bucket_arn,
+            },
+            {
+                "Sid": "ChangeDetection",
+                "Effect": "Allow",
+                "Action": list(DETECTION_PROTECTED),
+                "Resource": "*",
             },
             {
                 "Sid": "RemoveDeleteMarkers",
@@ -346,6 +369,17 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: s
                 },
             },
             {
+                "Sid": "S3InventoryReports",
+                "Effect": "Allow",
+                "Principal": {"Service": "s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{log_bucket_arn}/inventory/*",
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                },
+            },
+            {
                 "Sid": "DenyInsecureTransport",
                 "Effect": "Deny",
                 "Principal": "*",
@@ -355,6 +389,86 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: s
             },
         ],
     }
+
+
+def trail_bucket_policy(trail_bucket_arn: str, trail_arn: str, account_id: str) -> Policy:
+    """CloudTrail's own writes to the (locked) trail bucket, for our trail only; TLS only."""
+    source = {"StringEquals": {"aws:SourceArn": trail_arn, "aws:SourceAccount": account_id}}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "s3:GetBucketAcl", "Resource": trail_bucket_arn, "Condition": source},
+            {"Sid": "CloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
+             "Action": "s3:PutObject", "Resource": f"{trail_bucket_arn}/cloudtrail/AWSLogs/{account_id}/*",
+             "Condition": source},
+            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+             "Resource": [trail_bucket_arn, f"{trail_bucket_arn}/*"],
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+        ],
+    }  # fmt: skip
+
+
+# What the alarm watches: a delete marker (a writer key hiding data) and changes to protection or retention.
+WATCHED_API_CALLS = (
+    "PutBucketPolicy",
+    "DeleteBucketPolicy",
+    "PutObjectLockConfiguration",
+    "PutBucketLifecycle",
+    "PutBucketVersioning",
+    "PutBucketEncryption",
+    "PutBucketLogging",
+    "PutObjectRetention",
+    "PutObjectLegalHold",
+    "DeleteObjects",
+)
+
+
+def delete_marker_event_pattern(bucket: str) -> Policy:
+    """S3's own EventBridge event for a delete marker on the bucket."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["Object Deleted"],
+        "detail": {"bucket": {"name": [bucket]}, "deletion-type": ["Delete Marker Created"]},
+    }
+
+
+def protection_change_event_pattern(bucket: str) -> Policy:
+    """CloudTrail's record of a policy, lock, lifecycle, versioning or retention change on the bucket."""
+    return {
+        "source": ["aws.s3"],
+        "detail-type": ["AWS API Call via CloudTrail"],
+        "detail": {
+            "eventSource": ["s3.amazonaws.com"],
+            "eventName": list(WATCHED_API_CALLS),
+            "requestParameters": {"bucketName": [bucket]},
+        },
+    }
+
+
+def alert_topic_policy(topic_arn: str, account_id: str, rule_arns: list[str]) -> Policy:
+    """Who may publish to the alert topic: our EventBridge rules and AWS Budgets for our account."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "EventBridgeRules", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
+             "Action": "sns:Publish", "Resource": topic_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}}},
+            {"Sid": "Budgets", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
+             "Action": "sns:Publish", "Resource": topic_arn,
+             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
+        ],
+    }  # fmt: skip
+
+
+INVENTORY_FIELDS = (
+    "Size",
+    "LastModifiedDate",
+    "StorageClass",
+    "IsLatest",
+    "ObjectLockMode",
+    "ObjectLockRetainUntilDate",
+    "ObjectLockLegalHoldStatus",
+)
 
 
 KMS_ADMINISTRATION_ACTIONS = (

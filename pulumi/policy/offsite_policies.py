@@ -256,18 +256,24 @@ def validate_identity_cannot_destroy(args: Any, report: Report) -> None:
 
 
 def validate_lifecycle_after_lock(args: Any, report: Report) -> None:
-    """Noncurrent versions must not be expired before the longest default lock of the stack."""
-    locks = [
-        _lock_days((r.props.get("rule") or {}).get("defaultRetention") or {})
-        for r in args.resources
-        if r.resource_type in OBJECT_LOCK
-    ]
+    """Noncurrent versions of a locked bucket must not be expired before its default lock ends (a bucket whose
+    name is not known yet, at preview, is held to the longest lock of the stack)."""
+    locks: dict[Any, int] = {}
+    for r in args.resources:
+        if r.resource_type in OBJECT_LOCK:
+            days = _lock_days((r.props.get("rule") or {}).get("defaultRetention") or {})
+            bucket = r.props.get("bucket")
+            locks[bucket] = max(days, locks.get(bucket, 0))
     if not locks:
         return
-    longest = max(locks)
     for resource in args.resources:
         if resource.resource_type not in LIFECYCLE:
             continue
+        bucket = resource.props.get("bucket")
+        known = isinstance(bucket, str) and all(isinstance(b, str) for b in locks)
+        longest = locks.get(bucket) if known else max(locks.values())
+        if longest is None:
+            continue  # a bucket without Object Lock (the access-log bucket)
         for rule in resource.props.get("rules") or []:
             days = (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays")
             if rule.get("status") == "Enabled" and days is not None and int(days) < longest:
