@@ -400,7 +400,9 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 bucket=log_bucket.id,
                 policy=_json(
                     pulumi.Output.all(log_bucket.arn, self.bucket.arn, account_id).apply(
-                        lambda a: log_bucket_policy(a[0], a[1], a[2])
+                        lambda a: log_bucket_policy(
+                            a[0], a[1], a[2], [f"arn:aws:s3:::rempart-{self.settings.finess}-offsite-trail-*"]
+                        )
                     )
                 ),
                 opts=self._child(depends_on=self.resources[-2:]),

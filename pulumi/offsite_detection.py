@@ -83,6 +83,10 @@ def build_detection(
         add(aws.s3.BucketOwnershipControls(f"{name}-trail-ownership", bucket=trail_bucket.id,
                                            rule={"object_ownership": "BucketOwnerEnforced"}, opts=child())),
     ]  # fmt: skip
+    trail_settings.append(add(aws.s3.BucketLogging(
+        f"{name}-trail-logging", bucket=trail_bucket.id, target_bucket=log_bucket.id, target_prefix="trail-access/",
+        opts=child(depends_on=[log_policy]),
+    )))  # fmt: skip
     trail_name = f"rempart-{finess}-offsite"
     region = settings.region
     trail_arn = account_id.apply(lambda a: f"arn:aws:cloudtrail:{region}:{a}:trail/{trail_name}")

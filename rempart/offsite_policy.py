@@ -352,8 +352,11 @@ def break_glass_permissions(
     }
 
 
-def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: str) -> Policy:
-    """Server access logs: only S3's logging service, for our bucket and account; TLS only."""
+def log_bucket_policy(
+    log_bucket_arn: str, source_bucket_arn: str, account_id: str, other_sources: Sequence[str] = ()
+) -> Policy:
+    """Server access logs: only S3's logging service, for our buckets and account; TLS only. Inventory
+    reports of the offsite bucket under ``inventory/``."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -364,7 +367,7 @@ def log_bucket_policy(log_bucket_arn: str, source_bucket_arn: str, account_id: s
                 "Action": "s3:PutObject",
                 "Resource": f"{log_bucket_arn}/*",
                 "Condition": {
-                    "ArnLike": {"aws:SourceArn": source_bucket_arn},
+                    "ArnLike": {"aws:SourceArn": [source_bucket_arn, *other_sources]},
                     "StringEquals": {"aws:SourceAccount": account_id},
                 },
             },
