@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pulumi_aws as aws
+from offsite_detection import build_detection
 
 import pulumi
 from rempart.establishment import Establishment
@@ -35,6 +36,7 @@ from rempart.offsite_policy import (
     break_glass_permissions,
     break_glass_trust_policy,
     bucket_policy,
+    deployer_permissions,
     kms_key_policy,
     lifecycle_rules,
     log_bucket_policy,
@@ -57,9 +59,24 @@ class VaultSettings:
     break_glass_role_arn: str | None
     cold_storage_class: str
     cold_after_days: int
+    datasets: tuple[str, ...] = ()
+    state_bucket: str | None = None  # self-managed Pulumi state (`pulumi login s3://...`); None: Pulumi Cloud
+    # sse-kms: who runs the first `up` (AWS's key-policy lockout rule)
+    key_administrator_arn: str | None = None
+    alert_email: str | None = (
+        None  # subscribed to the alert topic (delete markers, protection changes, budget)
+    )
+    monthly_budget: float = 100.0  # USD, the establishment's tagged resources (offsite_detection.py)
 
     @classmethod
-    def from_establishment(cls, establishment: Establishment) -> VaultSettings:
+    def from_establishment(
+        cls,
+        establishment: Establishment,
+        state_bucket: str | None = None,
+        key_administrator_arn: str | None = None,
+        alert_email: str | None = None,
+        monthly_budget: float = 100.0,
+    ) -> VaultSettings:
         offsite = establishment.offsite
         return cls(
             finess=establishment.finess,
@@ -71,6 +88,11 @@ class VaultSettings:
             break_glass_role_arn=offsite.break_glass_role_arn,
             cold_storage_class=offsite.cold_storage_class,
             cold_after_days=offsite.cold_after_days,
+            datasets=tuple(d.name for d in establishment.datasets),
+            state_bucket=state_bucket,
+            key_administrator_arn=key_administrator_arn,
+            alert_email=alert_email,
+            monthly_budget=monthly_budget,
         )
 
     @property
@@ -108,7 +130,14 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         tags = settings.tags
         account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self)).account_id
 
+        if settings.encryption == "sse-kms" and not settings.key_administrator_arn:
+            raise ValueError(
+                "offsite.encryption is sse-kms: AWS creates a key only if its policy lets the creator re-police "
+                "it; run `pulumi config set rempart:keyAdministratorArn <ARN of the user or role running this "
+                "first pulumi up>` (docs/offsite.md, KMS)"
+            )
         self.break_glass_role_arn = self._break_glass(name, account_id, tags)
+        self.deployer_role = self._operator_role(name, "deployer", account_id, tags)
         self.kms_key = self._kms_key(name, account_id, tags) if settings.encryption == "sse-kms" else None
         kms_arn = self.kms_key.arn if self.kms_key else None
 
@@ -123,6 +152,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         bucket = self.bucket.id
+        first_setting = len(self.resources)
         self._add(
             aws.s3.BucketVersioning(
                 f"{name}-versioning",
@@ -158,46 +188,53 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         )
         self._block_public_access(name, bucket)
         self._add(
-            aws.s3.BucketPolicy(
-                f"{name}-policy",
-                bucket=bucket,
-                policy=_json(
-                    pulumi.Output.all(self.bucket.arn, self.break_glass_role_arn).apply(
-                        lambda a: bucket_policy(a[0], a[1], settings.retention_cap_days)
-                    )
-                ),
-                opts=self._child(depends_on=self.resources[-2:]),
-            )
-        )
-        self._add(
             aws.s3.BucketLifecycleConfiguration(
                 f"{name}-lifecycle",
                 bucket=bucket,
                 rules=snake_case(
                     lifecycle_rules(
-                        settings.retention_cap_days, settings.cold_storage_class, settings.cold_after_days
+                        settings.retention_cap_days,
+                        settings.cold_storage_class,
+                        settings.cold_after_days,
+                        settings.datasets,
                     )
                 ),
                 opts=self._child(),
             )
         )
-        if self.break_glass_role is not None:
-            self._add(
-                aws.iam.RolePolicy(
-                    f"{name}-break-glass-policy",
-                    role=self.break_glass_role.id,
-                    policy=_json(self.bucket.arn.apply(break_glass_permissions)),
-                    opts=self._child(),
-                )
-            )
-        self.log_bucket = self._log_bucket(name, account_id, tags)
-        self._add(
+        bucket_settings = self.resources[first_setting:]
+        self.log_bucket, log_policy = self._log_bucket(name, account_id, tags)
+        bucket_settings.append(
             aws.s3.BucketLogging(
                 f"{name}-logging",
                 bucket=bucket,
                 target_bucket=self.log_bucket.id,
                 target_prefix="access/",
-                opts=self._child(),
+                opts=self._child(depends_on=[log_policy]),  # S3 checks the log bucket lets it write
+            )
+        )
+        self._add(bucket_settings[-1])
+        self.detection = build_detection(
+            self, name, settings, self.bucket, self.log_bucket, log_policy, account_id, tags
+        )
+        self.resources += self.detection.resources
+        bucket_settings += self.detection.bucket_settings
+        self._operator_policy(name, "deployer", self.deployer_role, account_id, deployer_permissions, kms_arn)
+        if self.break_glass_role is not None:
+            self._operator_policy(
+                name, "break-glass", self.break_glass_role, account_id, break_glass_permissions, kms_arn
+            )
+        self.bucket_policy = self._add(
+            aws.s3.BucketPolicy(
+                f"{name}-policy",
+                bucket=bucket,
+                policy=_json(
+                    pulumi.Output.all(
+                        self.bucket.arn, self.break_glass_role_arn, self.deployer_role.arn
+                    ).apply(lambda a: bucket_policy(a[0], a[1], settings.retention_cap_days, a[2]))
+                ),
+                # last: it denies changes to every other setting to all but break-glass (deployer included)
+                opts=self._child(depends_on=bucket_settings),
             )
         )
         self.writer_user, self.writer_key = self._identity(
@@ -219,6 +256,8 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 "writer_user": self.writer_user.name,
                 "restore_user": self.restore_user.name,
                 "break_glass_role_arn": self.break_glass_role_arn,
+                "deployer_role_arn": self.deployer_role.arn,
+                "alert_topic_arn": self.detection.topic.arn,
             }
         )
 
@@ -271,6 +310,52 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         self.break_glass_role = role
         return role.arn
 
+    def _operator_role(
+        self, name: str, kind: str, account_id: pulumi.Output[str], tags: dict[str, str]
+    ) -> aws.iam.Role:
+        """The deployer: runs `pulumi up` for the changes the lock allows (docs/offsite.md, day 2). MFA."""
+        role = self._add(
+            aws.iam.Role(
+                f"{name}-{kind}",
+                name=f"rempart-{self.settings.finess}-offsite-{kind}",
+                description="Runs `pulumi up` of the offsite stack for changes the lock allows. MFA only.",
+                assume_role_policy=_json(account_id.apply(break_glass_trust_policy)),
+                max_session_duration=3600,
+                tags=tags,
+                opts=self._child(),
+            )
+        )
+        return role
+
+    def _operator_policy(
+        self,
+        name: str,
+        kind: str,
+        role: aws.iam.Role,
+        account_id: pulumi.Output[str],
+        permissions: Any,
+        kms_arn: pulumi.Output[str] | None,
+    ) -> None:
+        finess, state_bucket = self.settings.finess, self.settings.state_bucket
+        trail_bucket_arn = self.detection.trail_bucket.arn
+        document = pulumi.Output.all(
+            self.bucket.arn, self.log_bucket.arn, account_id, kms_arn, trail_bucket_arn
+        ).apply(
+            lambda a: permissions(
+                a[0],
+                a[1],
+                f"arn:aws:iam::{a[2]}:user/rempart/rempart-{finess}-offsite-*",
+                a[3],
+                state_bucket,
+                [a[4]],
+            )
+        )
+        self._add(
+            aws.iam.RolePolicy(
+                f"{name}-{kind}-policy", role=role.id, policy=_json(document), opts=self._child()
+            )
+        )
+
     def _kms_key(self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]) -> aws.kms.Key:
         return self._add(
             aws.kms.Key(
@@ -280,7 +365,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 deletion_window_in_days=30,
                 policy=_json(
                     pulumi.Output.all(account_id, self.break_glass_role_arn).apply(
-                        lambda a: kms_key_policy(a[0], a[1])
+                        lambda a: kms_key_policy(a[0], a[1], self.settings.key_administrator_arn)
                     )
                 ),
                 tags=tags,
@@ -288,7 +373,9 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
 
-    def _log_bucket(self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]) -> aws.s3.Bucket:
+    def _log_bucket(
+        self, name: str, account_id: pulumi.Output[str], tags: dict[str, str]
+    ) -> tuple[aws.s3.Bucket, aws.s3.BucketPolicy]:
         log_bucket = self._add(
             aws.s3.Bucket(
                 f"{name}-logs",
@@ -307,13 +394,15 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             )
         )
         self._block_public_access(f"{name}-logs", log_bucket.id)
-        self._add(
+        policy = self._add(
             aws.s3.BucketPolicy(
                 f"{name}-logs-policy",
                 bucket=log_bucket.id,
                 policy=_json(
                     pulumi.Output.all(log_bucket.arn, self.bucket.arn, account_id).apply(
-                        lambda a: log_bucket_policy(a[0], a[1], a[2])
+                        lambda a: log_bucket_policy(
+                            a[0], a[1], a[2], [f"arn:aws:s3:::rempart-{self.settings.finess}-offsite-trail-*"]
+                        )
                     )
                 ),
                 opts=self._child(depends_on=self.resources[-2:]),
@@ -334,7 +423,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
                 opts=self._child(),
             )
         )
-        return log_bucket
+        return log_bucket, policy
 
     def _identity(
         self, name: str, role: str, policy: pulumi.Output[Any], tags: dict[str, str]

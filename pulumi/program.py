@@ -15,6 +15,10 @@ from rempart.validation import load_valid
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "establishmentFile"
+STATE_BUCKET_KEY = "stateBucket"  # optional: the S3 bucket of a self-managed state (deployer access)
+KEY_ADMINISTRATOR_KEY = "keyAdministratorArn"  # sse-kms: the identity running the first `up`
+ALERT_EMAIL_KEY = "alertEmail"  # optional: mailed on delete markers, protection changes, budget
+MONTHLY_BUDGET_KEY = "monthlyBudgetUsd"  # optional, default 100
 
 
 def establishment_path(config: pulumi.Config) -> Path:
@@ -45,7 +49,13 @@ def restic_repositories(
     return bucket.apply(lambda b: {d.name: f"s3:{endpoint}/{b}/{d.name}" for d in establishment.datasets})
 
 
-def build(establishment: Establishment) -> ImmutableBackupVault:
+def build(
+    establishment: Establishment,
+    state_bucket: str | None = None,
+    key_administrator_arn: str | None = None,
+    alert_email: str | None = None,
+    monthly_budget: float = 100.0,
+) -> ImmutableBackupVault:
     region = establishment.offsite.region
     provider = aws.Provider(
         "offsite-region",
@@ -54,7 +64,9 @@ def build(establishment: Establishment) -> ImmutableBackupVault:
     )
     vault = ImmutableBackupVault(
         "offsite",
-        VaultSettings.from_establishment(establishment),
+        VaultSettings.from_establishment(
+            establishment, state_bucket, key_administrator_arn, alert_email, monthly_budget
+        ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
     for key, value in stack_outputs(establishment, vault).items():
@@ -78,6 +90,9 @@ def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> 
         "encryption": offsite.encryption,
         "kms_key_arn": vault.kms_key.arn if vault.kms_key else None,
         "break_glass_role_arn": vault.break_glass_role_arn,
+        "deployer_role_arn": vault.deployer_role.arn,
+        "alert_topic_arn": vault.detection.topic.arn,
+        "trail_bucket": vault.detection.trail_bucket.id,
         "restic_repositories": restic_repositories(establishment, vault.bucket.id),
         "writer_user": vault.writer_user.name,
         "writer_access_key_id": vault.writer_key.id,
@@ -89,4 +104,11 @@ def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> 
 
 
 def main() -> ImmutableBackupVault:
-    return build(load_establishment(establishment_path(pulumi.Config("rempart"))))
+    config = pulumi.Config("rempart")
+    return build(
+        load_establishment(establishment_path(config)),
+        config.get(STATE_BUCKET_KEY) or None,
+        config.get(KEY_ADMINISTRATOR_KEY) or None,
+        config.get(ALERT_EMAIL_KEY) or None,
+        float(config.get(MONTHLY_BUDGET_KEY) or 100),
+    )

@@ -2,12 +2,14 @@
 
 A strict moto server (``tests/moto_lab.py``: AWS Object Lock rules and IAM action names) bound to the gateway address of the lab
 inventory's internal podman network only (the host's side of that network: the containers reach it, nothing
-outside the host does), holding the establishment's bucket configured as the Pulumi component configures it
-(``rempart/offsite_policy.py``) and the writer and restore identities. moto enforces IAM once the bucket is
-made, so the writer's policy really refuses version deletion.
+outside the host does). The bucket, its log bucket and the identities are made by the offsite Pulumi program
+itself (``pulumi/program.py``), run under Pulumi mocks that replay each declared resource onto the stand-in
+(``lab/offsite_replay.py``, lab code). moto enforces IAM once the program has run, so the writer's policy
+really refuses version deletion.
 
-``up`` then writes the inventory variables ``rempart offsite-outputs`` writes from the Pulumi stack, so the
-``offsite_copy`` role and the drills read the same variables in the lab and in production. State (pid, keys)
+``up`` then writes the program's own outputs (with the stand-in's address as endpoint) as the inventory
+variables ``rempart offsite-outputs`` writes from the Pulumi stack, so the ``offsite_copy`` role and the
+drills read the same variables in the lab and in production. State (pid, keys)
 lives in ``.lab/offsite/<network>.json``. moto keeps everything in memory: ``up`` recreates the bucket and the
 identities when the server was restarted (new keys: converge ``offsite_copy`` again).
 """
@@ -33,15 +35,13 @@ from rempart.establishment import Establishment
 from rempart.inventory import inventory_hosts, load_establishment_data
 from rempart.lab import PROJECT, STATE, Lab, load_lab
 from rempart.offsite_outputs import OUTPUTS_FILE, split_outputs, write_public, write_secrets
-from rempart.offsite_policy import bucket_policy, lifecycle_rules, restore_policy, writer_policy
 from rempart.secrets import VAULT_FILE
 from rempart.validation import load_valid
 
 DEFAULT_PORT = 9000
-MOTO_ACCOUNT = "123456789012"
-BREAK_GLASS = f"arn:aws:iam::{MOTO_ACCOUNT}:role/rempart-break-glass"
 CLEAR_SECRETS_FILE = Path("group_vars/all/vault_offsite.yml")
 SERVER_SCRIPT = PROJECT / "tests" / "moto_lab.py"  # moto_strict + AWS action names
+REPLAY_DIR = PROJECT / "lab"  # offsite_replay.py: the Pulumi program replayed onto the stand-in
 ADMIN_POLICY = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 
 
@@ -154,60 +154,13 @@ def _client(service: str, endpoint: str, region: str, keys: dict[str, str] | Non
     )
 
 
-def bucket_name(establishment: Establishment) -> str:
-    return f"rempart-{establishment.finess}-offsite-lab"
+def _replay() -> Any:
+    """The lab's runner of the Pulumi program on the stand-in (lab/offsite_replay.py: lab code, not shipped)."""
+    if str(REPLAY_DIR) not in sys.path:
+        sys.path.insert(0, str(REPLAY_DIR))
+    import offsite_replay
 
-
-def create_bucket(s3: Any, name: str, establishment: Establishment) -> None:
-    """The bucket as ``pulumi/immutable_vault.py`` configures it (same documents)."""
-    offsite = establishment.offsite
-    s3.create_bucket(
-        Bucket=name,
-        CreateBucketConfiguration={"LocationConstraint": offsite.region},
-        ObjectLockEnabledForBucket=True,
-    )
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
-    s3.put_object_lock_configuration(
-        Bucket=name,
-        ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": offsite.retention_days}},
-        },
-    )
-    s3.put_bucket_encryption(
-        Bucket=name,
-        ServerSideEncryptionConfiguration={
-            "Rules": [
-                {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": True}
-            ]
-        },
-    )
-    s3.put_public_access_block(
-        Bucket=name,
-        PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True,
-            "IgnorePublicAcls": True,
-            "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True,
-        },
-    )
-    s3.put_bucket_ownership_controls(
-        Bucket=name, OwnershipControls={"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]}
-    )
-    s3.put_bucket_policy(
-        Bucket=name,
-        Policy=json.dumps(
-            bucket_policy(f"arn:aws:s3:::{name}", BREAK_GLASS, offsite.effective_retention_cap_days)
-        ),
-    )
-    s3.put_bucket_lifecycle_configuration(
-        Bucket=name,
-        LifecycleConfiguration={
-            "Rules": lifecycle_rules(
-                offsite.effective_retention_cap_days, offsite.cold_storage_class, offsite.cold_after_days
-            )
-        },
-    )
+    return offsite_replay
 
 
 def _user(iam: Any, name: str, policy: dict[str, Any]) -> dict[str, str]:
@@ -218,20 +171,25 @@ def _user(iam: Any, name: str, policy: dict[str, Any]) -> dict[str, str]:
 
 
 def provision(endpoint: str, establishment: Establishment) -> dict[str, Any]:
-    """Bucket + admin/writer/restore identities on a fresh server, then IAM enforced."""
+    """The stand-in's administrator, then the Pulumi program's first ``up`` (pulumi/program.py, replayed
+    onto the stand-in), then IAM enforced. The state keeps the program's own outputs."""
     region, finess = establishment.offsite.region, establishment.finess
-    name = bucket_name(establishment)
     _set_auth(endpoint, enforce=False)
-    iam = _client("iam", endpoint, region, None)
-    create_bucket(_client("s3", endpoint, region, None), name, establishment)
-    arn = f"arn:aws:s3:::{name}"
-    identities = {
-        "admin": _user(iam, f"rempart-{finess}-lab-admin", ADMIN_POLICY),
-        "writer": _user(iam, f"rempart-{finess}-offsite-writer", writer_policy(arn)),
-        "restore": _user(iam, f"rempart-{finess}-offsite-restore", restore_policy(arn)),
-    }
+    admin = _user(_client("iam", endpoint, region, None), f"rempart-{finess}-lab-admin", ADMIN_POLICY)
+    outputs = _replay().deploy(establishment, endpoint).outputs
     _set_auth(endpoint, enforce=True)
-    return {"bucket": name, "identities": identities}
+    identities = {
+        "admin": admin,
+        **{
+            role: {
+                "user": outputs[f"{role}_user"],
+                "id": outputs[f"{role}_access_key_id"],
+                "secret": outputs[f"{role}_secret_access_key"],
+            }
+            for role in ("writer", "restore")
+        },
+    }
+    return {"bucket": outputs["bucket"], "identities": identities, "outputs": outputs}
 
 
 def _bucket_ok(endpoint: str, region: str, state: dict[str, Any]) -> bool:
@@ -242,33 +200,17 @@ def _bucket_ok(endpoint: str, region: str, state: dict[str, Any]) -> bool:
         lock = s3.get_object_lock_configuration(Bucket=state["bucket"])["ObjectLockConfiguration"]
     except (KeyError, ClientError, BotoCoreError):
         return False
-    return lock.get("Rule", {}).get("DefaultRetention", {}).get("Mode") == "COMPLIANCE"
+    return "outputs" in state and lock.get("Rule", {}).get("DefaultRetention", {}).get("Mode") == "COMPLIANCE"
 
 
 def stack_outputs(establishment: Establishment, endpoint: str, state: dict[str, Any]) -> dict[str, Any]:
-    """What ``pulumi stack output --json --show-secrets`` gives (``pulumi/program.py`` stack_outputs)."""
-    offsite, name = establishment.offsite, state["bucket"]
-    writer, restore = state["identities"]["writer"], state["identities"]["restore"]
-    host = endpoint.removeprefix("http://")
-    return {
-        "finess": establishment.finess,
-        "region": offsite.region,
-        "endpoint": endpoint,
-        "bucket": name,
-        "bucket_arn": f"arn:aws:s3:::{name}",
-        "retention_days": offsite.retention_days,
-        "retention_cap_days": offsite.effective_retention_cap_days,
-        "object_lock_mode": "COMPLIANCE",
-        "encryption": "sse-s3",
-        "break_glass_role_arn": BREAK_GLASS,
-        "restic_repositories": {d.name: f"s3:http://{host}/{name}/{d.name}" for d in establishment.datasets},
-        "writer_user": writer["user"],
-        "writer_access_key_id": writer["id"],
-        "writer_secret_access_key": writer["secret"],
-        "restore_user": restore["user"],
-        "restore_access_key_id": restore["id"],
-        "restore_secret_access_key": restore["secret"],
-    }
+    """The Pulumi program's outputs (what ``pulumi stack output --json --show-secrets`` gives), with the
+    stand-in's address as S3 endpoint."""
+    if str(state["outputs"]["finess"]) != establishment.finess:
+        raise StandInError(
+            f"the stand-in holds FINESS {state['outputs']['finess']}, not {establishment.finess}"
+        )
+    return _replay().lab_outputs(state["outputs"], endpoint)
 
 
 def _vault_is_encrypted(inventory: Path) -> bool:

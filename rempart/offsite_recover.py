@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from rempart.offsite_s3 import Version, add_connection_arguments, client, history, key_prefix, parse_timestamp
 
-SKIPPED_PREFIXES = ("locks/",)
+SKIPPED_PREFIXES = ("locks/", "rempart-refresh/")  # restic lock files; the retention refresh's markers
 
 
 @dataclass

@@ -15,15 +15,19 @@ import re
 import secrets
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from rempart.establishment import EEA_REGIONS
 from rempart.offsite_policy import as_list
-from rempart.offsite_s3 import add_connection_arguments, client, utcnow
+from rempart.offsite_retention import MARKER_PREFIX
+from rempart.offsite_s3 import Version, add_connection_arguments, client, history, utcnow
 
 CANARY_PREFIX = "rempart-verify/"
+HORIZON_TOLERANCE = dt.timedelta(days=1)  # an object younger than the copy's period is not refreshed yet
 COLD_UNREADABLE = {"GLACIER", "DEEP_ARCHIVE"}  # restic cannot read these without a restore request
 NOT_FOUND = {
     "ObjectLockConfigurationNotFoundError",
@@ -206,6 +210,96 @@ def probe_immutability(s3: Any, bucket: str, min_days: int) -> list[str]:
     return findings
 
 
+def check_location(s3: Any, bucket: str, expected_region: str | None) -> list[str]:
+    """HDS-02 / BP100-EXT-01: the bucket lives in the establishment's (EEA) region."""
+    location = s3.get_bucket_location(Bucket=bucket).get("LocationConstraint") or "us-east-1"
+    if expected_region and location != expected_region:
+        return [f"location: the bucket is in {location}, not in {expected_region} (offsite.region)"]
+    if location not in EEA_REGIONS["aws"]:
+        return [f"location: the bucket is in {location}, outside the EEA (HDS-02)"]
+    return []
+
+
+@dataclass
+class RepositoryState:
+    """What a host without the writer key sees of the bucket's history (``ListObjectVersions``, HEADs)."""
+
+    hidden: list[str] = field(default_factory=list)  # keys whose latest entry is a delete marker
+    current: int = 0
+    sampled: int = 0
+    min_horizon: dt.datetime | None = None  # earliest retain-until among the sampled current objects
+    short: list[tuple[str, dt.datetime | None]] = field(default_factory=list)  # sampled, locked too briefly
+    newest_snapshot: dict[str, dt.datetime] = field(default_factory=dict)  # repository -> newest snapshots/*
+    refreshed: dict[str, dt.datetime | None] = field(default_factory=dict)  # repository -> last refresh
+
+
+def _ignored(key: str) -> bool:
+    """restic's lock files come and go (delete markers); the verifier's canaries and the refresh's markers."""
+    return key.startswith((CANARY_PREFIX, MARKER_PREFIX)) or "/locks/" in f"/{key}"
+
+
+def repository_state(s3: Any, bucket: str, min_days: int, now: dt.datetime, sample: int) -> RepositoryState:
+    state = RepositoryState()
+    current: list[Version] = []
+    markers: dict[str, dt.datetime] = {}
+    for key, entries in history(s3, bucket).items():
+        if key.startswith(MARKER_PREFIX) and not entries[0].delete_marker:
+            markers[key.removeprefix(MARKER_PREFIX)] = entries[0].last_modified
+        if _ignored(key) or not entries:
+            continue
+        if entries[0].delete_marker:
+            state.hidden.append(key)
+            continue
+        current.append(entries[0])
+        if key == "config" or key.endswith("/config"):  # a restic repository: <dataset>/config
+            state.refreshed.setdefault(key.removesuffix("config").strip("/") or "_root", None)
+        if "/snapshots/" in f"/{key}":
+            name = key.split("snapshots/")[0].strip("/") or "_root"
+            newest = state.newest_snapshot.get(name, entries[0].last_modified)
+            state.newest_snapshot[name] = max(entries[0].last_modified, newest)
+    for name in state.refreshed:
+        state.refreshed[name] = markers.get(name)
+    state.current = len(current)
+    threshold = now + dt.timedelta(days=min_days) - HORIZON_TOLERANCE
+    for version in sorted(current, key=lambda v: v.last_modified)[:sample]:
+        head = s3.head_object(Bucket=bucket, Key=version.key, VersionId=version.version_id)
+        until = head.get("ObjectLockRetainUntilDate") if head.get("ObjectLockMode") == "COMPLIANCE" else None
+        state.sampled += 1
+        if until is not None and (state.min_horizon is None or until < state.min_horizon):
+            state.min_horizon = until
+        if until is None or until < threshold:
+            state.short.append((version.key, until))
+    return state
+
+
+def check_history(
+    state: RepositoryState, min_days: int, now: dt.datetime, max_refresh_age: dt.timedelta
+) -> list[str]:
+    """Hidden objects, locks running out, a retention refresh that stopped."""
+    findings = []
+    if state.hidden:
+        shown = ", ".join(sorted(state.hidden)[:3])
+        findings.append(
+            f"hidden objects: {len(state.hidden)} key(s) behind a delete marker ({shown}{', ...' * (len(state.hidden) > 3)}): "
+            "restore them (`rempart offsite-recover`) before lifecycle removes them, and find who deleted them"
+        )
+    if state.short:
+        key, until = min(state.short, key=lambda s: s[1] or dt.datetime.min.replace(tzinfo=dt.UTC))
+        findings.append(
+            f"lock horizon: {len(state.short)} of the {state.sampled} oldest current objects are locked less than "
+            f"{min_days} days ahead ({key} until {until:%Y-%m-%d} if until else 'not locked'): is the retention refresh running?"
+        )
+    for name, refreshed in sorted(state.refreshed.items()):
+        if refreshed is None:
+            findings.append(f"retention refresh: never ran on the repository {name}")
+        elif now - refreshed > max_refresh_age:
+            hours = (now - refreshed).total_seconds() / 3600
+            findings.append(
+                f"retention refresh: last run on {name} {hours:.0f} h ago (> {max_refresh_age.total_seconds() / 3600:.0f} h)"
+            )
+    return findings
+
+
 def _account_id(endpoint_url: str | None, region: str | None) -> str | None:
     import boto3
 
@@ -216,14 +310,29 @@ def _account_id(endpoint_url: str | None, region: str | None) -> str | None:
         return None
 
 
-def verify(s3: Any, bucket: str, min_days: int, account_id: str | None, probe: bool = True) -> list[str]:
+def verify(
+    s3: Any,
+    bucket: str,
+    min_days: int,
+    account_id: str | None,
+    probe: bool = True,
+    *,
+    expected_region: str | None = None,
+    horizon_sample: int = 200,
+    max_refresh_age_hours: float = 48,
+    now: dt.datetime | None = None,
+) -> list[str]:
     """Every finding about ``bucket`` (empty: compliant)."""
-    findings = check_object_lock(s3, bucket, min_days)
+    now = now or utcnow()
+    findings = check_location(s3, bucket, expected_region)
+    findings += check_object_lock(s3, bucket, min_days)
     findings += check_versioning(s3, bucket)
     findings += check_encryption(s3, bucket)
     findings += check_public_access_block(s3, bucket)
     findings += check_policy(s3, bucket, account_id)
     findings += check_lifecycle(s3, bucket, min_days)
+    state = repository_state(s3, bucket, min_days, now, horizon_sample)
+    findings += check_history(state, min_days, now, dt.timedelta(hours=max_refresh_age_hours))
     if probe:
         findings += probe_immutability(s3, bucket, min_days)
     return findings
@@ -237,6 +346,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-retention-days", type=int, required=True, help="offsite.retention_days")
     parser.add_argument("--account-id", help="the bucket owner's account (default: the caller's, from STS)")
     parser.add_argument("--no-probe", action="store_true", help="read settings only, write no canary")
+    parser.add_argument("--expected-region", help="offsite.region (default: any EEA region)")
+    parser.add_argument(
+        "--horizon-sample",
+        type=int,
+        default=200,
+        help="HEAD this many of the oldest current objects (lock horizon)",
+    )
+    parser.add_argument(
+        "--max-refresh-age-hours",
+        type=float,
+        default=48,
+        help="a repository's retention refresh may not be older",
+    )
     parser.add_argument(
         "--json",
         type=Path,
@@ -275,7 +397,16 @@ def _run(args: argparse.Namespace) -> int:
     account = args.account_id or _account_id(args.endpoint_url, args.region)
     checked_at = utcnow()
     try:
-        findings = verify(s3, args.bucket, args.min_retention_days, account, probe=not args.no_probe)
+        findings = verify(
+            s3,
+            args.bucket,
+            args.min_retention_days,
+            account,
+            probe=not args.no_probe,
+            expected_region=args.expected_region,
+            horizon_sample=args.horizon_sample,
+            max_refresh_age_hours=args.max_refresh_age_hours,
+        )
     except (ClientError, BotoCoreError) as error:
         print(f"{args.bucket}: cannot be checked: {error}", file=sys.stderr)
         findings = [f"cannot be checked: {error}"]

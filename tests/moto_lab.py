@@ -15,6 +15,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from moto.iam.access_control import IAMRequestBase
 from moto.s3.responses import ACTION_MAP
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -27,24 +28,46 @@ AWS_ACTIONS = {
         "object-lock": "GetBucketObjectLockConfiguration",
         "encryption": "GetEncryptionConfiguration",
         "ownershipControls": "GetBucketOwnershipControls",
+        "publicAccessBlock": "GetBucketPublicAccessBlock",
+        "inventory": "GetInventoryConfiguration",
     },
     ("BUCKET", "PUT"): {
         "object-lock": "PutBucketObjectLockConfiguration",
         "encryption": "PutEncryptionConfiguration",
         "ownershipControls": "PutBucketOwnershipControls",
+        "publicAccessBlock": "PutBucketPublicAccessBlock",
+        "inventory": "PutInventoryConfiguration",
     },
     ("BUCKET", "DELETE"): {
         "encryption": "PutEncryptionConfiguration",
         "ownershipControls": "PutBucketOwnershipControls",
+        "publicAccessBlock": "PutBucketPublicAccessBlock",
+        "inventory": "PutInventoryConfiguration",
     },
     ("KEY", "GET"): {"retention": "GetObjectRetention", "legal-hold": "GetObjectLegalHold"},
     ("KEY", "PUT"): {"retention": "PutObjectRetention", "legal-hold": "PutObjectLegalHold"},
 }
 
 
+# Other services: moto names the action after the API call; AWS authorizes these under another name
+# (Service Authorization Reference, "AWS Budgets": DescribeBudget* need budgets:ViewBudget).
+AWS_OTHER_ACTIONS = {
+    "budgets:DescribeBudget": "budgets:ViewBudget",
+    "budgets:DescribeBudgets": "budgets:ViewBudget",
+    "budgets:DescribeNotificationsForBudget": "budgets:ViewBudget",
+}
+
+
 def use_aws_action_names() -> None:
     for (resource, method), actions in AWS_ACTIONS.items():
         ACTION_MAP[resource][method].update(actions)  # later keys win in moto's lookup: these come last
+    original = IAMRequestBase.__init__
+
+    def init(self: IAMRequestBase, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)
+        self._action = AWS_OTHER_ACTIONS.get(self._action, self._action)
+
+    IAMRequestBase.__init__ = init  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

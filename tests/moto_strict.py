@@ -14,12 +14,19 @@ Stock moto lets both through (``S3Backend.put_object_retention`` just assigns, `
 just stores). :func:`strict_object_lock` patches them for as long as the context is open; the clock is
 moto's own (``moto.s3.models.utcnow``) so a test that moves moto's clock moves ours too.
 
-A third patch is not an AWS rule but a moto limitation: moto 5.2 evaluates bucket-policy statements that
-carry a ``Condition`` it cannot resolve (``aws:SecureTransport``, ``aws:PrincipalArn``,
-``s3:object-lock-remaining-retention-days``) as *DENIED*, whatever their effect, so the production bucket
-policy would refuse every request. Over plain HTTP on 127.0.0.1 those conditions cannot be emulated
-faithfully anyway: the strict server ignores conditional statements (unconditional ones still apply).
-The policy's conditions are checked by the policy pack and ``verify-offsite`` instead.
+Two more patches concern bucket policies, which moto 5.2 judges wrongly:
+
+3. moto evaluates bucket-policy statements that carry a ``Condition`` it cannot resolve
+   (``aws:SecureTransport``, ``aws:PrincipalArn``, ``s3:object-lock-remaining-retention-days``) as
+   *DENIED*, whatever their effect, in its anonymous object check, so the production bucket policy would
+   refuse every request: that check ignores conditional statements (unconditional ones still apply).
+4. With IAM enforced, moto checks only the caller's identity policies: a bucket policy's explicit deny never
+   applies. AWS evaluates both, and an explicit deny in either wins ("Policy evaluation logic"). The strict
+   server adds the bucket policy's ``Deny`` statements to the check, with the condition key the day-2
+   design depends on, ``aws:PrincipalArn`` (the IAM user's ARN, or for a role session the *role's* ARN, as
+   AWS sets it), under the ``Arn*``/``String*`` operators. A statement whose condition names another key
+   (TLS, retention days: unknowable or not emulated over plain HTTP) is skipped: those conditions are
+   checked by the policy pack and ``verify-offsite``.
 
 ``python tests/moto_strict.py -H 127.0.0.1 -p 5056`` runs a strict moto server (for the lab and the
 benchmark).
@@ -29,14 +36,16 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fnmatch
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
 import moto.s3.models as s3_models
-from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.access_control import IAMPolicy, IAMPolicyStatement, PermissionResult, S3IAMRequest
 from moto.s3.exceptions import AccessDeniedByLock, InvalidBucketState
-from moto.s3.models import FakeBucket, S3Backend
+from moto.s3.models import FakeBucket, S3Backend, s3_backends
 from moto.s3.responses import S3Response
 
 VERSIONING_MESSAGE = (
@@ -125,17 +134,108 @@ def _unconditional_get_permission(self: FakeBucket, action: str, resource: str) 
     return IAMPolicy(json.dumps({**document, "Statement": statements})).is_action_permitted(action, resource)
 
 
+EVALUATED_OPERATORS = (
+    "ArnEquals",
+    "ArnLike",
+    "ArnNotEquals",
+    "ArnNotLike",
+    "StringEquals",
+    "StringNotEquals",
+)
+
+
+def principal_arn(caller_arn: str) -> str:
+    """``aws:PrincipalArn``: a role session counts as its role (``arn:aws:iam::<account>:role/<name>``)."""
+    session = re.match(r"arn:([\w-]+):sts::(\d{12}):assumed-role/([^/]+)/", caller_arn)
+    return f"arn:{session[1]}:iam::{session[2]}:role/{session[3]}" if session else caller_arn
+
+
+def _values(value: Any) -> list[str]:
+    return [str(v) for v in (value if isinstance(value, list) else [value])]
+
+
+def condition_holds(condition: dict[str, Any], context: dict[str, str]) -> bool | None:
+    """Does a policy ``Condition`` hold for ``context`` (lower-case keys)? None: it names a key or an
+    operator the stand-in does not evaluate. Negated operators hold when no value matches (AWS's rule)."""
+    unknown = False
+    for operator, tests in condition.items():
+        base = operator.removesuffix("IfExists")
+        for key, expected in tests.items():
+            actual = context.get(key.lower())
+            if actual is None or base not in EVALUATED_OPERATORS:
+                unknown = True
+                continue
+            like = base.startswith("Arn")  # ArnEquals takes wildcards too, like ArnLike (IAM reference)
+            matched = any(
+                fnmatch.fnmatchcase(actual, value) if like else actual == value for value in _values(expected)
+            )
+            if matched == ("Not" in base):
+                return False  # every test of a condition must hold
+    return None if unknown else True
+
+
+def _principal_matches(principal: Any, arn: str) -> bool:
+    if principal == "*":
+        return True
+    named = _values(principal.get("AWS", [])) if isinstance(principal, dict) else []
+    return "*" in named or arn in named
+
+
+def bucket_policy_denies(policy: dict[str, Any], action: str, resource: str, caller: str) -> bool:
+    """An explicit deny of the bucket policy for this caller (condition keys: ``aws:PrincipalArn``)."""
+    context = {"aws:principalarn": principal_arn(caller)}
+    statements = policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if statement.get("Effect") != "Deny" or not _principal_matches(
+            statement.get("Principal"), context["aws:principalarn"]
+        ):
+            continue
+        judged = IAMPolicyStatement(
+            {k: v for k, v in statement.items() if k not in ("Condition", "Principal")}
+        )
+        if judged.is_action_permitted(action, resource) != PermissionResult.DENIED:
+            continue  # another action or resource
+        if "Condition" in statement and condition_holds(statement["Condition"], context) is not True:
+            continue
+        return True
+    return False
+
+
+def _with_bucket_policy(original: Any) -> Any:
+    def check_action_permitted(self: S3IAMRequest, resource: str) -> None:
+        original(self, resource)  # the caller's identity policies (moto's own check)
+        name = resource.split(":::", 1)[-1].split("/", 1)[0]
+        bucket = s3_backends[self.account_id]["global"].buckets.get(name)
+        if bucket is not None and bucket.policy:
+            document = json.loads(bucket.policy)
+            if bucket_policy_denies(document, self._action, resource, self._access_key.arn):
+                self._raise_access_denied()
+
+    return check_action_permitted
+
+
 @contextlib.contextmanager
 def strict_object_lock() -> Iterator[None]:
     """Enforce AWS's Object Lock rules in this process's moto while the context is open."""
-    saved = (S3Response.put_object_retention, S3Backend.put_bucket_versioning, FakeBucket.get_permission)
+    saved = (
+        S3Response.put_object_retention,
+        S3Backend.put_bucket_versioning,
+        FakeBucket.get_permission,
+        S3IAMRequest.check_action_permitted,
+    )
     S3Response.put_object_retention = _strict_put_object_retention(saved[0])  # type: ignore[method-assign]
     S3Backend.put_bucket_versioning = _strict_put_bucket_versioning(saved[1])  # type: ignore[method-assign]
     FakeBucket.get_permission = _unconditional_get_permission  # type: ignore[method-assign]
+    S3IAMRequest.check_action_permitted = _with_bucket_policy(saved[3])  # type: ignore[method-assign]
     try:
         yield
     finally:
-        S3Response.put_object_retention, S3Backend.put_bucket_versioning, FakeBucket.get_permission = saved  # type: ignore[method-assign]
+        (
+            S3Response.put_object_retention,
+            S3Backend.put_bucket_versioning,
+            FakeBucket.get_permission,
+            S3IAMRequest.check_action_permitted,
+        ) = saved  # type: ignore[method-assign]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -49,6 +49,7 @@ LIFECYCLE = tokens("s3", "BucketLifecycleConfiguration")
 PUBLIC_ACCESS_BLOCK = tokens("s3", "BucketPublicAccessBlock", v2=False)
 OWNERSHIP = tokens("s3", "BucketOwnershipControls", v2=False)
 BUCKET_POLICY = tokens("s3", "BucketPolicy", v2=False)
+LOGGING = tokens("s3", "BucketLogging")
 KMS_KEY = tokens("kms", "Key", v2=False)
 IDENTITY_POLICIES = frozenset(
     {
@@ -62,6 +63,22 @@ AWS_PROVIDER = "pulumi:providers:aws"
 ENCRYPTION_ALGORITHMS = {"AES256", "aws:kms", "aws:kms:dsse"}
 WRITER_FORBIDDEN = (*VERSION_DESTRUCTION_ACTIONS, *LEGAL_HOLD_ACTIONS, *PROTECTED_CONFIGURATION_ACTIONS)
 DEFAULT_BREAK_GLASS_PATTERN = "*break-glass*"
+DEFAULT_WRITER_PATTERN = "*-offsite-writer"
+# Ways to give an IAM user rights outside its inline policy (which writer-cannot-destroy reads).
+MANAGED_ATTACHMENTS = {
+    "aws:iam/userPolicyAttachment:UserPolicyAttachment": "user",
+    "aws:iam/policyAttachment:PolicyAttachment": "users",
+    "aws:iam/userGroupMembership:UserGroupMembership": "user",
+    "aws:iam/groupMembership:GroupMembership": "users",
+}
+# What every Object-Lock bucket of the stack must come with (BP100-EXT-03, HDS, BP100-DATA-04).
+REQUIRED_SETTINGS = {
+    "object lock configuration": OBJECT_LOCK,
+    "versioning": VERSIONING,
+    "public access block": PUBLIC_ACCESS_BLOCK,
+    "bucket policy": BUCKET_POLICY,
+    "access logging": LOGGING,
+}
 ROLE_TAG = "rempart:role"
 LOG_BUCKET_ROLE = "offsite-access-logs"
 
@@ -252,22 +269,60 @@ def validate_identity_cannot_destroy(args: Any, report: Report) -> None:
         report(f"{_policy_owner(args)} may {', '.join(sorted(granted))}: only break-glass may (BP100-EXT-03)")
 
 
+def validate_writer_has_no_managed_policy(args: Any, report: Report) -> None:
+    """The writer's rights are its inline policy only: a managed policy or a group would add rights that
+    writer-cannot-destroy never sees (AdministratorAccess on the backup server's key)."""
+    field = MANAGED_ATTACHMENTS.get(args.resource_type)
+    if field is None:
+        return
+    pattern = str(_config(args, "writerUserPattern", DEFAULT_WRITER_PATTERN))
+    for user in as_list(args.props.get(field)):
+        if isinstance(user, str) and fnmatch.fnmatchcase(user, pattern):
+            report(f"{user} gets rights outside its inline policy ({args.resource_type.rsplit(':', 1)[-1]})")
+
+
 # -- stack policy -----------------------------------------------------------------------------------------
 
 
+def validate_settings_present(args: Any, report: Report) -> None:
+    """Every bucket with Object Lock comes with its lock configuration, versioning, public access block,
+    policy and access logging (matched by bucket name; by count while names are unknown at preview)."""
+    locked = [
+        r for r in args.resources
+        if r.resource_type in BUCKET and r.props.get("objectLockEnabled")
+    ]  # fmt: skip
+    for label, types in REQUIRED_SETTINGS.items():
+        settings = [r for r in args.resources if r.resource_type in types]
+        named = {r.props.get("bucket") for r in settings}
+        for bucket in locked:
+            name = bucket.props.get("bucket")
+            if isinstance(name, str) and all(isinstance(n, str) for n in named):
+                if name not in named:
+                    report(f"bucket {name} has no {label}", bucket.urn)
+            elif len(settings) < len(locked):
+                report(f"{len(locked)} Object-Lock bucket(s) but {len(settings)} {label}(s)", bucket.urn)
+                break
+
+
 def validate_lifecycle_after_lock(args: Any, report: Report) -> None:
-    """Noncurrent versions must not be expired before the longest default lock of the stack."""
-    locks = [
-        _lock_days((r.props.get("rule") or {}).get("defaultRetention") or {})
-        for r in args.resources
-        if r.resource_type in OBJECT_LOCK
-    ]
+    """Noncurrent versions of a locked bucket must not be expired before its default lock ends (a bucket whose
+    name is not known yet, at preview, is held to the longest lock of the stack)."""
+    locks: dict[Any, int] = {}
+    for r in args.resources:
+        if r.resource_type in OBJECT_LOCK:
+            days = _lock_days((r.props.get("rule") or {}).get("defaultRetention") or {})
+            bucket = r.props.get("bucket")
+            locks[bucket] = max(days, locks.get(bucket, 0))
     if not locks:
         return
-    longest = max(locks)
     for resource in args.resources:
         if resource.resource_type not in LIFECYCLE:
             continue
+        bucket = resource.props.get("bucket")
+        known = isinstance(bucket, str) and all(isinstance(b, str) for b in locks)
+        longest = locks.get(bucket) if known else max(locks.values())
+        if longest is None:
+            continue  # a bucket without Object Lock (the access-log bucket)
         for rule in resource.props.get("rules") or []:
             days = (rule.get("noncurrentVersionExpiration") or {}).get("noncurrentDays")
             if rule.get("status") == "Enabled" and days is not None and int(days) < longest:
@@ -294,6 +349,17 @@ RESOURCE_POLICIES: dict[str, tuple[str, Callable[[Any, Report], None]]] = {
         "No identity but break-glass may delete versions or change protection",
         validate_identity_cannot_destroy,
     ),
+    "writer-inline-only": (
+        "No managed policy or group on the writer (its rights stay the inline policy checked above)",
+        validate_writer_has_no_managed_policy,
+    ),
+}
+STACK_POLICIES: dict[str, tuple[str, Callable[[Any, Report], None]]] = {
+    "lifecycle-after-lock": ("Noncurrent versions expire only after the lock", validate_lifecycle_after_lock),
+    "offsite-settings-present": (
+        "Lock configuration, versioning, public access block, policy and logging on every locked bucket",
+        validate_settings_present,
+    ),
 }
 
 
@@ -303,6 +369,9 @@ CONFIG_SCHEMAS = {
     "object-lock-compliance": PolicyConfigSchema(properties=MIN_RETENTION),
     "writer-cannot-destroy": PolicyConfigSchema(
         properties={"breakGlassRolePattern": {"type": "string", "default": DEFAULT_BREAK_GLASS_PATTERN}}
+    ),
+    "writer-inline-only": PolicyConfigSchema(
+        properties={"writerUserPattern": {"type": "string", "default": DEFAULT_WRITER_PATTERN}}
     ),
 }
 
@@ -318,12 +387,10 @@ def policies() -> list[Any]:
         )
         for name, (description, validate) in RESOURCE_POLICIES.items()
     ]
-    built.append(
+    built += [
         StackValidationPolicy(
-            name="lifecycle-after-lock",
-            description="Noncurrent versions expire only after the lock",
-            validate=validate_lifecycle_after_lock,
-            enforcement_level=MANDATORY,
+            name=name, description=description, validate=validate, enforcement_level=MANDATORY
         )
-    )
+        for name, (description, validate) in STACK_POLICIES.items()
+    ]
     return built

@@ -22,10 +22,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "offsite")]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "offsite"), str(ROOT / "lab")]
 
 import boto3  # noqa: E402
-from buckets import create_compliant  # noqa: E402
+from offsite_replay import deploy  # noqa: E402
+from program_stand_in import an_establishment  # noqa: E402
 
 from rempart.offsite_retention import refresh_retention  # noqa: E402
 
@@ -105,11 +106,10 @@ def main() -> int:
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
-        create_compliant(s3, "rempart-bench-offsite")
-        s3.delete_bucket_policy(Bucket="rempart-bench-offsite")  # see tests/moto_strict.py (conditions)
+        bucket = deploy(an_establishment(), endpoint).outputs["bucket"]  # the Pulumi program's bucket
         make_data(work / "data", args.mib)
         onsite, local_copy = str(work / "onsite"), str(work / "local-copy")
-        offsite = f"s3:{endpoint}/rempart-bench-offsite/bench"
+        offsite = f"s3:{endpoint}/{bucket}/bench"
         restic("-r", onsite, "init", env=env)
         backup_s = restic("-r", onsite, "backup", str(work / "data"), env=env)
         repo_bytes = tree_bytes(work / "onsite")
@@ -118,7 +118,7 @@ def main() -> int:
         local_s = restic("-r", local_copy, "copy", "--from-repo", onsite, env=env)
         moto_s = restic("-r", offsite, "copy", "--from-repo", onsite, env=env)
         start = time.perf_counter()
-        report = refresh_retention(s3, "rempart-bench-offsite", 30, prefix="bench/")
+        report = refresh_retention(s3, bucket, 30, prefix="bench/")
         refresh_s = time.perf_counter() - start
     finally:
         server.terminate()

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 from moto_servers import CREDENTIALS, MotoClock, free_port, s3_client, served
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for moto_strict
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "lab"))  # offsite_replay (lab code)
 
 from moto_strict import strict_object_lock
+from offsite_replay import deploy
+from program_stand_in import an_establishment, reset_stand_in
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +63,16 @@ def bucket_name(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def moto_clock(monkeypatch: pytest.MonkeyPatch, strict_endpoint: str) -> MotoClock:
     return MotoClock(monkeypatch)
+
+
+@pytest.fixture
+def program_bucket(strict_endpoint: str) -> Callable[..., str]:
+    """``make(retention_days=30, adjust=None) -> bucket``: the Pulumi program's bucket, made on the strict
+    stand-in (lab/offsite_replay.py) after a reset; ``adjust`` declares a deliberately wrong variant."""
+
+    def make(retention_days: int = 30, adjust: Any = None) -> str:
+        reset_stand_in(strict_endpoint)
+        establishment = an_establishment(retention_days=retention_days)
+        return str(deploy(establishment, strict_endpoint, adjust=adjust).outputs["bucket"])
+
+    return make

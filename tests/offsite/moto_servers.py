@@ -15,6 +15,7 @@ import moto.s3.models as s3_models
 import pytest
 
 REGION = "eu-west-3"
+ACCOUNT = "123456789012"  # moto's account
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",
@@ -54,6 +55,10 @@ def served(command: list[str], env: dict[str, str]) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def lock_rule(mode: str = "COMPLIANCE", days: int = 30) -> dict[str, Any]:
+    return {"ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}}
 
 
 def s3_client(endpoint: str) -> Any:

@@ -14,12 +14,10 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from buckets import ACCOUNT
-from moto_servers import s3_client, served
+from moto_servers import ACCOUNT, served
 
-from rempart.establishment import Establishment
 from rempart.lab import Lab
-from rempart.lab_offsite import bucket_name, create_bucket, gateway, provision, stack_outputs
+from rempart.lab_offsite import gateway, provision, stack_outputs
 from rempart.offsite_outputs import PUBLIC, REQUIRED, split_outputs
 from rempart.offsite_verify import verify
 from rempart.validation import load_valid
@@ -38,11 +36,6 @@ LAB = {
 
 
 @pytest.fixture
-def establishment() -> Establishment:
-    return load_valid(LAB, ["files-01"])
-
-
-@pytest.fixture
 def copy_job():
     import rempart_offsite_copy  # roles/offsite_copy/files (pytest pythonpath), as the unit runs it
 
@@ -53,28 +46,36 @@ def test_gateway_is_the_networks_first_address():
     assert gateway(Lab("rempart-lab", "10.89.60.0/24", "10.89.60.5", ())) == "10.89.60.1"
 
 
-def test_stand_in_bucket_passes_verify_offsite(strict_endpoint, establishment):
-    s3 = s3_client(strict_endpoint)
-    name = bucket_name(establishment) + "-verify"
-    create_bucket(s3, name, establishment)
-    assert verify(s3, name, 30, ACCOUNT) == []
+def test_lab_bucket_is_the_programs_and_passes_verify_offsite(lab_server, lab_identities):
+    """`rempart lab-offsite up`'s bucket is made by pulumi/program.py; verify-offsite judges it compliant."""
+    outputs = lab_identities["outputs"]
+    assert outputs["bucket"].startswith("rempart-340999903-offsite-")  # the program's bucket_prefix
+    assert outputs["log_bucket"].startswith("rempart-340999903-offsite-logs-")
+    assert (
+        outputs["break_glass_role_arn"]
+        == f"arn:aws:iam::{ACCOUNT}:role/rempart-340999903-offsite-break-glass"
+    )
+    admin = as_identity(lab_server, lab_identities["identities"]["admin"])
+    assert verify(admin, outputs["bucket"], 30, ACCOUNT) == []
+    logging = admin.get_bucket_logging(Bucket=outputs["bucket"])["LoggingEnabled"]
+    assert logging["TargetBucket"] == outputs["log_bucket"]
 
 
-def test_stand_in_outputs_are_what_offsite_outputs_accepts(establishment):
-    keys = {
-        "writer": {"user": "w", "id": "AKIAW", "secret": "writer-secret"},
-        "restore": {"user": "r", "id": "AKIAR", "secret": "restore-secret"},
-    }
-    outputs = stack_outputs(establishment, "http://10.89.60.1:9000", {"bucket": "b", "identities": keys})
+def test_stand_in_outputs_are_the_programs_and_what_offsite_outputs_accepts(lab_server, lab_identities):
+    establishment = load_valid(LAB, ["files-01"])
+    outputs = stack_outputs(establishment, "http://10.89.60.1:9000", lab_identities)
     public, secrets = split_outputs(outputs, "340999903")
     assert set(REQUIRED) <= set(outputs)
     assert set(outputs) <= set(PUBLIC) | {"writer_secret_access_key", "restore_secret_access_key"}
-    assert public["offsite_restic_repositories"] == {"partages": "s3:http://10.89.60.1:9000/b/partages"}
-    assert secrets == {
-        "vault_offsite_writer_secret_access_key": "writer-secret",
-        "vault_offsite_restore_secret_access_key": "restore-secret",
+    bucket = lab_identities["bucket"]
+    assert public["offsite_restic_repositories"] == {
+        "partages": f"s3:http://10.89.60.1:9000/{bucket}/partages"
     }
-    assert "writer-secret" not in str(public)
+    assert public["offsite_endpoint"] == "http://10.89.60.1:9000"
+    assert public["offsite_encryption"] == "sse-s3"
+    writer_secret = lab_identities["identities"]["writer"]["secret"]
+    assert secrets["vault_offsite_writer_secret_access_key"] == writer_secret
+    assert writer_secret not in str(public)
 
 
 def test_lag_is_the_age_of_the_oldest_snapshot_not_yet_offsite(copy_job):

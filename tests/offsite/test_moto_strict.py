@@ -8,9 +8,10 @@ import datetime as dt
 
 import pytest
 from botocore.exceptions import ClientError
-from buckets import REGION, lock_rule
-from moto_servers import s3_client
-from moto_strict import retention_change_refusal
+from moto_servers import REGION, lock_rule, s3_client
+from moto_strict import bucket_policy_denies, condition_holds, principal_arn, retention_change_refusal
+
+from rempart.offsite_policy import bucket_policy
 
 NOW = dt.datetime(2026, 11, 30, 12, 0)
 LATER = NOW + dt.timedelta(days=30)
@@ -148,3 +149,50 @@ def test_strict_applies_unconditional_policy_statements_only(s3, bucket_name):
     )
     with pytest.raises(ClientError):
         s3.get_object(Bucket=bucket_name, Key="ok")
+
+
+BREAK_GLASS = "arn:aws:iam::123456789012:role/bg"
+DEPLOYER = "arn:aws:iam::123456789012:role/deployer"
+
+
+@pytest.mark.parametrize(
+    ("condition", "principal", "holds"),
+    [
+        ({"ArnNotEquals": {"aws:PrincipalArn": BREAK_GLASS}}, BREAK_GLASS, False),
+        ({"ArnNotEquals": {"aws:PrincipalArn": BREAK_GLASS}}, DEPLOYER, True),
+        ({"ArnNotEquals": {"aws:PrincipalArn": [DEPLOYER, BREAK_GLASS]}}, DEPLOYER, False),  # none may match
+        (
+            {"ArnNotEquals": {"aws:PrincipalArn": [DEPLOYER, BREAK_GLASS]}},
+            "arn:aws:iam::123456789012:user/w",
+            True,
+        ),
+        ({"ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/d*"}}, DEPLOYER, True),
+        ({"ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::123456789012:role/*"}}, DEPLOYER, True),
+        ({"Bool": {"aws:SecureTransport": "false"}}, DEPLOYER, None),  # not evaluated: statement skipped
+        ({"NumericGreaterThan": {"s3:object-lock-remaining-retention-days": "60"}}, DEPLOYER, None),
+    ],
+)
+def test_principal_arn_conditions(condition, principal, holds):
+    assert condition_holds(condition, {"aws:principalarn": principal}) is holds
+
+
+def test_a_role_session_counts_as_its_role():
+    session = "arn:aws:sts::123456789012:assumed-role/deployer/day2"
+    assert principal_arn(session) == DEPLOYER
+    assert (
+        principal_arn("arn:aws:iam::123456789012:user/rempart/w")
+        == "arn:aws:iam::123456789012:user/rempart/w"
+    )
+
+
+def test_bucket_policy_denies_only_matching_statements():
+    document = bucket_policy("arn:aws:s3:::b", BREAK_GLASS, 60, DEPLOYER)
+    writer = "arn:aws:iam::123456789012:user/w"
+    assert bucket_policy_denies(document, "s3:PutLifecycleConfiguration", "arn:aws:s3:::b", writer)
+    assert not bucket_policy_denies(document, "s3:PutLifecycleConfiguration", "arn:aws:s3:::b", DEPLOYER)
+    assert bucket_policy_denies(document, "s3:PutBucketPolicy", "arn:aws:s3:::b", DEPLOYER)
+    assert not bucket_policy_denies(document, "s3:PutBucketPolicy", "arn:aws:s3:::b", BREAK_GLASS)
+    assert bucket_policy_denies(document, "s3:DeleteObjectVersion", "arn:aws:s3:::b/k", writer)
+    assert not bucket_policy_denies(
+        document, "s3:PutObject", "arn:aws:s3:::b/k", writer
+    )  # cap: not evaluated

@@ -8,16 +8,15 @@ import datetime as dt
 import time
 
 import pytest
-from buckets import create_compliant
 from restic_helpers import make_dataset, require_restic, restic, tree_digest
 
 from rempart.cli import main
 
 
 @pytest.fixture
-def attacked_repository(s3, strict_endpoint, bucket_name, tmp_path):
+def attacked_repository(s3, strict_endpoint, program_bucket, tmp_path):
     require_restic()
-    create_compliant(s3, bucket_name)
+    bucket_name = program_bucket()
     data = make_dataset(tmp_path / "data")
     repository = f"s3:{strict_endpoint}/{bucket_name}"
     cache = tmp_path / "cache"

@@ -7,10 +7,9 @@ import datetime as dt
 
 import pytest
 from botocore.exceptions import ClientError
-from buckets import create_compliant
 
 from rempart.offsite_recover import recover
-from rempart.offsite_retention import refresh_retention, required_until
+from rempart.offsite_retention import Schedule, refresh_retention, required_until
 from rempart.offsite_s3 import Version
 
 DAYS = 30
@@ -30,9 +29,9 @@ def _deletable(s3, bucket, key, version):
 
 
 @pytest.fixture
-def repository(s3, bucket_name, moto_clock):
+def repository(s3, program_bucket, moto_clock):
     """A restic-shaped repository at T0: config, keys, one old pack referenced forever, one pruned later."""
-    create_compliant(s3, bucket_name, days=DAYS)
+    bucket_name = program_bucket(retention_days=DAYS)
     versions = {
         key: _put(s3, bucket_name, key, key.encode() * 10)
         for key in (
@@ -95,7 +94,7 @@ def test_refresh_keeps_every_state_of_the_window_protected(s3, repository, moto_
 
 def test_refresh_never_shortens_and_is_idempotent(s3, repository, moto_clock):
     bucket, versions = repository
-    far = (moto_clock.now() + dt.timedelta(days=DAYS + 20)).replace(microsecond=0)
+    far = (moto_clock.now() + dt.timedelta(days=DAYS + 30)).replace(microsecond=0)  # past the grid target
     s3.put_object_retention(
         Bucket=bucket,
         Key="config",
@@ -104,12 +103,45 @@ def test_refresh_never_shortens_and_is_idempotent(s3, repository, moto_clock):
     )
     moto_clock.advance(days=3)
     first = refresh_retention(s3, bucket, DAYS, now=moto_clock.now())
+    assert not first.incremental and first.extended
     assert not any(line.startswith("config@") for line in first.extended)
     head = s3.head_object(Bucket=bucket, Key="config", VersionId=versions["config"])
     assert head["ObjectLockRetainUntilDate"] == far
     second = refresh_retention(s3, bucket, DAYS, now=moto_clock.now())
-    assert second.extended == []
-    assert second.unchanged == len(first.extended) + first.unchanged
+    assert second.incremental and second.extended == []
+    assert "PutObjectRetention" not in second.requests and "HeadObject" not in second.requests.keys() - {
+        "HeadObject"
+    }
+    assert second.skipped == len(first.extended) + first.unchanged
+
+
+def test_grid_target_stays_between_retention_and_cap():
+    schedule = Schedule(30, 60, 1.0)
+    written = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    for hours in range(0, 24 * 120, 7):
+        now = written + dt.timedelta(hours=hours)
+        target = schedule.target(written, now)
+        assert now + dt.timedelta(days=31) <= target < now + dt.timedelta(days=60)
+    # one change per period (29 days): a run knows what is due from the upload time alone
+    targets = {schedule.target(written, written + dt.timedelta(days=d)) for d in range(0, 116)}
+    assert len(targets) == 4  # k = 1..4 over 116 days
+    tight = Schedule(30, 31, 1.0)  # the smallest cap the establishment allows
+    assert tight.lead == tight.period == dt.timedelta(hours=12)
+
+
+def test_incremental_run_extends_only_what_is_due(s3, repository, moto_clock):
+    bucket, _versions = repository
+    moto_clock.advance(hours=1)
+    first = refresh_retention(s3, bucket, DAYS, now=moto_clock.now())
+    moto_clock.advance(hours=6)
+    _put(s3, bucket, "data/cc/new-pack", b"new")
+    moto_clock.advance(hours=1)  # (what was written within SKEW of a run's start is looked at again)
+    second = refresh_retention(s3, bucket, DAYS, now=moto_clock.now())
+    assert [line.split("@")[0] for line in second.extended] == ["data/cc/new-pack"]
+    assert second.requests.get("PutObjectRetention") == 1
+    moto_clock.advance(days=28, hours=-3)  # the grid of the T0 objects moves (period 29 days, 1 day ahead)
+    third = refresh_retention(s3, bucket, DAYS, now=moto_clock.now())
+    assert len(third.extended) == len(first.extended)  # the T0 objects; not the pack written 6 hours later
 
 
 def test_required_until_rules():

@@ -6,12 +6,35 @@ import datetime as dt
 import json
 
 import pytest
-from buckets import ACCOUNT, REGION, add_policy_statement, create_compliant, lock_rule, policy
-from moto_servers import s3_client
+from moto_servers import ACCOUNT, REGION, lock_rule, s3_client
+from offsite_replay import deploy
+from program_stand_in import an_establishment, reset_stand_in
 
 from rempart.cli import main
+from rempart.offsite_retention import refresh_retention
 
 MIN_DAYS = 30
+
+
+def without(*names):
+    """The program's bucket minus the named resources (a deliberately wrong variant)."""
+    return lambda name, inputs: None if name in names else inputs
+
+
+def no_lock(name, inputs):
+    if name == "offsite":
+        return {**inputs, "objectLockEnabled": False}
+    return None if name == "offsite-object-lock" else inputs
+
+
+def policy_of(s3, name):
+    return json.loads(s3.get_bucket_policy(Bucket=name)["Policy"])
+
+
+def add_policy_statement(s3, name, statement):
+    document = policy_of(s3, name)
+    document["Statement"].append(statement)
+    s3.put_bucket_policy(Bucket=name, Policy=json.dumps(document))
 
 
 def run(capsys, endpoint, bucket, min_days=MIN_DAYS):
@@ -29,8 +52,9 @@ def run(capsys, endpoint, bucket, min_days=MIN_DAYS):
     return code, capsys.readouterr().out
 
 
-def test_compliant_bucket_passes(capsys, s3, strict_endpoint, bucket_name):
-    create_compliant(s3, bucket_name)
+def test_compliant_bucket_passes(capsys, s3, strict_endpoint, program_bucket):
+    """The bucket the Pulumi program declares (lab/offsite_replay.py) passes."""
+    bucket_name = program_bucket()
     code, out = run(capsys, strict_endpoint, bucket_name)
     assert code == 0, out
     assert "compliant" in out
@@ -40,33 +64,36 @@ def test_compliant_bucket_passes(capsys, s3, strict_endpoint, bucket_name):
     assert len(listing["DeleteMarkers"]) == 1
 
 
-def _no_lock(s3, name):
-    create_compliant(s3, name, lock=False)
+def _no_lock(s3, make):
+    name = make(adjust=no_lock)
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Suspended"})
+    return name
 
 
-def _governance(s3, name):
-    create_compliant(s3, name)
+def _governance(s3, make):
+    name = make()
     s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock_rule("GOVERNANCE", MIN_DAYS))
+    return name
 
 
-def _short_retention(s3, name):
-    create_compliant(s3, name)
+def _short_retention(s3, make):
+    name = make()
     s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration=lock_rule("COMPLIANCE", 7))
+    return name
 
 
-def _no_default_retention(s3, name):
-    create_compliant(s3, name)
+def _no_default_retention(s3, make):
+    name = make()
     s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={"ObjectLockEnabled": "Enabled"})
+    return name
 
 
-def _no_encryption(s3, name):
-    create_compliant(s3, name)
-    s3.delete_bucket_encryption(Bucket=name)
+def _no_encryption(s3, make):
+    return make(adjust=without("offsite-encryption"))
 
 
-def _public_access_partly_allowed(s3, name):
-    create_compliant(s3, name)
+def _public_access_partly_allowed(s3, make):
+    name = make()
     s3.put_public_access_block(
         Bucket=name,
         PublicAccessBlockConfiguration={
@@ -76,10 +103,11 @@ def _public_access_partly_allowed(s3, name):
             "RestrictPublicBuckets": False,
         },
     )
+    return name
 
 
-def _public_policy(s3, name):
-    create_compliant(s3, name)
+def _public_policy(s3, make):
+    name = make()
     add_policy_statement(
         s3,
         name,
@@ -91,10 +119,11 @@ def _public_policy(s3, name):
             "Resource": f"arn:aws:s3:::{name}/*",
         },
     )
+    return name
 
 
-def _cross_account_policy(s3, name):
-    create_compliant(s3, name)
+def _cross_account_policy(s3, make):
+    name = make()
     add_policy_statement(
         s3,
         name,
@@ -106,22 +135,23 @@ def _cross_account_policy(s3, name):
             "Resource": f"arn:aws:s3:::{name}/*",
         },
     )
+    return name
 
 
-def _no_tls_policy(s3, name):
-    create_compliant(s3, name)
-    document = policy(name)
+def _no_tls_policy(s3, make):
+    name = make()
+    document = policy_of(s3, name)
     document["Statement"] = [s for s in document["Statement"] if s["Sid"] != "DenyInsecureTransport"]
     s3.put_bucket_policy(Bucket=name, Policy=json.dumps(document))
+    return name
 
 
-def _no_policy(s3, name):
-    create_compliant(s3, name)
-    s3.delete_bucket_policy(Bucket=name)
+def _no_policy(s3, make):
+    return make(adjust=without("offsite-policy"))
 
 
-def _early_noncurrent_expiry(s3, name):
-    create_compliant(s3, name)
+def _early_noncurrent_expiry(s3, make):
+    name = make()
     s3.put_bucket_lifecycle_configuration(
         Bucket=name,
         LifecycleConfiguration={
@@ -136,10 +166,11 @@ def _early_noncurrent_expiry(s3, name):
             ]
         },
     )
+    return name
 
 
-def _glacier_transition(s3, name):
-    create_compliant(s3, name)
+def _glacier_transition(s3, make):
+    name = make()
     s3.put_bucket_lifecycle_configuration(
         Bucket=name,
         LifecycleConfiguration={
@@ -153,6 +184,7 @@ def _glacier_transition(s3, name):
             ]
         },
     )
+    return name
 
 
 MISCONFIGURED = {
@@ -191,9 +223,9 @@ MISCONFIGURED = {
 
 
 @pytest.mark.parametrize("case", list(MISCONFIGURED))
-def test_misconfigured_bucket_fails(case, capsys, s3, strict_endpoint, bucket_name):
+def test_misconfigured_bucket_fails(case, capsys, s3, strict_endpoint, program_bucket):
     misconfigure, expected = MISCONFIGURED[case]
-    misconfigure(s3, bucket_name)
+    bucket_name = misconfigure(s3, program_bucket)
     code, out = run(capsys, strict_endpoint, bucket_name)
     assert code == 1, out
     for finding in expected:
@@ -203,11 +235,11 @@ def test_misconfigured_bucket_fails(case, capsys, s3, strict_endpoint, bucket_na
     assert len(lines) == len(set(lines))
 
 
-def test_stock_moto_fails_the_shortening_probe(capsys, stock_endpoint, bucket_name):
+def test_stock_moto_fails_the_shortening_probe(capsys, stock_endpoint):
     """Same settings on S3 semantics that let a COMPLIANCE lock be shortened: only the active probe can
     tell. (Stock moto refuses every request under a conditional bucket policy, so the bucket has none.)"""
     s3 = s3_client(stock_endpoint)
-    create_compliant(s3, bucket_name)
+    bucket_name = deploy(an_establishment(), stock_endpoint).outputs["bucket"]
     s3.delete_bucket_policy(Bucket=bucket_name)
     code, out = run(capsys, stock_endpoint, bucket_name)
     assert code == 1
@@ -217,15 +249,15 @@ def test_stock_moto_fails_the_shortening_probe(capsys, stock_endpoint, bucket_na
     ]
 
 
-def test_required_retention_above_bucket_default(capsys, s3, strict_endpoint, bucket_name):
-    create_compliant(s3, bucket_name, days=30)
+def test_required_retention_above_bucket_default(capsys, s3, strict_endpoint, program_bucket):
+    bucket_name = program_bucket(retention_days=30)
     code, out = run(capsys, strict_endpoint, bucket_name, min_days=45)
     assert code == 1
     assert "default retention 30 days < required 45" in out
 
 
-def test_own_account_principal_is_fine(capsys, s3, strict_endpoint, bucket_name):
-    create_compliant(s3, bucket_name)
+def test_own_account_principal_is_fine(capsys, s3, strict_endpoint, program_bucket):
+    bucket_name = program_bucket()
     add_policy_statement(
         s3,
         bucket_name,
@@ -265,13 +297,81 @@ def test_region_and_timestamp_helpers():
     assert REGION == "eu-west-3"
 
 
-def _no_lock_versioned(s3, name):
-    create_compliant(s3, name, lock=False)
+def _no_lock_versioned(s3, make):
+    return make(adjust=no_lock)
 
 
-def test_versioned_bucket_without_lock_fails_the_deletion_probe(capsys, s3, strict_endpoint, bucket_name):
-    _no_lock_versioned(s3, bucket_name)
+def test_versioned_bucket_without_lock_fails_the_deletion_probe(capsys, s3, strict_endpoint, program_bucket):
+    bucket_name = _no_lock_versioned(s3, program_bucket)
     code, out = run(capsys, strict_endpoint, bucket_name)
     assert code == 1
     assert "probe: a new object is not locked in COMPLIANCE mode" in out
     assert "probe: the canary's version could be deleted" in out
+
+
+REPOSITORY = (
+    "partages/config",
+    "partages/keys/k1",
+    "partages/data/aa/p1",
+    "partages/index/i1",
+    "partages/snapshots/s1",
+)
+
+
+def restic_like(s3, bucket, moto_clock, days_ago):
+    """A repository written ``days_ago`` (moto's clock), refreshed then, and not since."""
+    moto_clock.advance(days=-days_ago)
+    for key in REPOSITORY:
+        s3.put_object(Bucket=bucket, Key=key, Body=key.encode())
+    refresh_retention(s3, bucket, MIN_DAYS, prefix="partages/", now=moto_clock.now())
+    moto_clock.advance(days=days_ago)
+
+
+def test_a_refreshed_repository_passes(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=0.5)
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 0, out
+
+
+def test_hidden_objects_fail(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    """A writer key hides a pack behind a delete marker: seen from any host that can list versions."""
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=0.5)
+    s3.delete_object(Bucket=bucket, Key="partages/data/aa/p1")
+    s3.put_object(Bucket=bucket, Key="partages/locks/l1", Body=b"l")
+    s3.delete_object(Bucket=bucket, Key="partages/locks/l1")  # restic's own lock files: not a finding
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 1
+    assert f"{bucket}: hidden objects: 1 key(s) behind a delete marker (partages/data/aa/p1)" in out
+
+
+def test_stopped_refresh_fails(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=3)
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 1
+    assert "retention refresh: last run on partages 72 h ago (> 48 h)" in out
+    assert "lock horizon" not in out  # the locks still cover the window: the refresh age tells first
+
+
+def test_short_lock_horizon_fails(capsys, s3, strict_endpoint, program_bucket, moto_clock):
+    bucket = program_bucket()
+    restic_like(s3, bucket, moto_clock, days_ago=40)  # refreshed 40 days ago: locked until 19 days from now
+    code, out = run(capsys, strict_endpoint, bucket)
+    assert code == 1
+    assert (
+        f"lock horizon: 5 of the 5 oldest current objects are locked less than {MIN_DAYS} days ahead" in out
+    )
+
+
+def test_bucket_outside_the_expected_region_fails(capsys, strict_endpoint):
+    reset_stand_in(strict_endpoint)
+    bucket = deploy(an_establishment(region="eu-central-1"), strict_endpoint).outputs["bucket"]
+    code = main(["verify-offsite", "--bucket", bucket, "--endpoint-url", strict_endpoint, "--region", "eu-central-1",
+                 "--min-retention-days", str(MIN_DAYS), "--expected-region", "eu-west-3", "--no-probe"])  # fmt: skip
+    assert code == 1
+    assert (
+        f"{bucket}: location: the bucket is in eu-central-1, not in eu-west-3 (offsite.region)"
+        in capsys.readouterr().out
+    )

@@ -47,6 +47,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         elif args.typ == "aws:iam/accessKey:AccessKey":
             physical = "AKIA" + args.name.upper().replace("-", "")[:16]
             outputs |= {"secret": f"secret-of-{args.name}"}
+        elif args.typ.startswith("aws:") and "arn" not in outputs:  # topics, rules, trails...
+            service = args.typ.split(":")[1].split("/")[0]
+            outputs |= {"arn": f"arn:aws:{service}:eu-west-3:{ACCOUNT}:{physical}"}
         return physical, outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 
 import pytest
 from pulumi_harness import PULUMI_DIR, STACKS
-from pulumi_policy import ResourceValidationArgs, StackValidationArgs
+from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, StackValidationArgs
 from pulumi_policy.policy import PolicyResource
 
 import pulumi
@@ -334,7 +335,111 @@ def test_lifecycle_after_lock_stack_policy():
 
 def test_pack_declares_every_policy():
     names = [policy.name for policy in p.policies()]
-    assert names == [*p.RESOURCE_POLICIES, "lifecycle-after-lock"]
+    assert names == [*p.RESOURCE_POLICIES, *p.STACK_POLICIES]
+
+
+def engine(resources, config=None):
+    """The pack as the engine runs it: every policy object of ``policies()`` through its own ``validate`` (the
+    entry point pulumi-policy calls), with the policy configuration the engine hands over."""
+    found: list[str] = []
+    for policy in p.policies():
+        settings = (config or {}).get(policy.name, {})
+
+        def report(message, urn=None, name=policy.name):
+            found.append(f"{name}: {message}")
+
+        if isinstance(policy, ResourceValidationPolicy):
+            for i, (resource_type, props) in enumerate(resources):
+                urn = f"urn:pulumi:s::p::{resource_type}::r{i}"
+                policy.validate(
+                    ResourceValidationArgs(resource_type, props, urn, f"r{i}", None, None, settings), report
+                )
+        else:
+            stack = [PolicyResource(t, props, f"urn:{i}", f"r{i}", None, None, None, [], {})
+                     for i, (t, props) in enumerate(resources)]  # fmt: skip
+            policy.validate(StackValidationArgs(stack, settings), report)
+    return found
+
+
+BUCKET_TYPE = "aws:s3/bucket:Bucket"
+SETTINGS = {
+    "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration": lock(),
+    "aws:s3/bucketVersioning:BucketVersioning": {"bucket": "b", "versioningConfiguration": {"status": "Enabled"}},
+    "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": {
+        "bucket": "b", "blockPublicAcls": True, "ignorePublicAcls": True, "blockPublicPolicy": True,
+        "restrictPublicBuckets": True,
+    },
+    "aws:s3/bucketPolicy:BucketPolicy": {"bucket": "b", "policy": json.dumps(bucket_policy("arn:aws:s3:::b", BREAK_GLASS, 60))},
+    "aws:s3/bucketLogging:BucketLogging": {"bucket": "b", "targetBucket": "logs", "targetPrefix": "access/"},
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("missing", [None, *SETTINGS], ids=lambda t: (t or "complete").split(":")[-1])
+def test_every_locked_bucket_comes_with_its_settings(missing):
+    bucket = (BUCKET_TYPE, {"bucket": "b", "objectLockEnabled": True, "forceDestroy": False})
+    found = engine([bucket, *[(t, props) for t, props in SETTINGS.items() if t != missing]])
+    if missing is None:
+        assert found == []
+    else:
+        label = next(k for k, types in p.REQUIRED_SETTINGS.items() if missing in types)
+        assert found == [f"offsite-settings-present: bucket b has no {label}"]
+
+
+def test_settings_are_counted_while_names_are_unknown():
+    unknown = {**SETTINGS}
+    stack = [
+        (BUCKET_TYPE, {"objectLockEnabled": True}),
+        *[(t, {**v, "bucket": None}) for t, v in unknown.items()],
+    ]
+    assert not [f for f in engine(stack) if f.startswith("offsite-settings-present")]
+    stack.pop()  # the logging
+    assert "offsite-settings-present: 1 Object-Lock bucket(s) but 0 access logging(s)" in engine(stack)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "props"),
+    [
+        ("aws:iam/userPolicyAttachment:UserPolicyAttachment",
+         {"user": "rempart-340999903-offsite-writer", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}),
+        ("aws:iam/policyAttachment:PolicyAttachment",
+         {"users": ["rempart-340999903-offsite-writer"], "policyArn": "arn:aws:iam::aws:policy/AmazonS3FullAccess"}),
+        ("aws:iam/userGroupMembership:UserGroupMembership",
+         {"user": "rempart-340999903-offsite-writer", "groups": ["admins"]}),
+    ],
+    ids=["attachment", "policy-attachment", "group"],
+)  # fmt: skip
+def test_the_writer_gets_no_managed_policy(resource_type, props):
+    assert engine([(resource_type, props)]) == [
+        f"writer-inline-only: rempart-340999903-offsite-writer gets rights outside its inline policy "
+        f"({resource_type.rsplit(':', 1)[-1]})"
+    ]
+    restore = {
+        **props,
+        "user": "rempart-340999903-offsite-restore",
+        "users": ["rempart-340999903-offsite-restore"],
+    }
+    assert engine([(resource_type, restore)]) == []
+
+
+def test_minimum_retention_comes_from_the_establishment(tmp_path, capsys):
+    """`rempart offsite-pack-config` turns offsite.retention_days into the pack's minimum."""
+    import yaml
+
+    from rempart.cli import main
+
+    inventory = tmp_path / "inventory"
+    shutil.copytree(STACKS["lab"].parents[2], inventory)
+    establishment_file = inventory / "group_vars" / "all" / "establishment.yml"
+    data = yaml.safe_load(establishment_file.read_text())
+    data["establishment"]["offsite"]["retention_days"] = 45
+    establishment_file.write_text(yaml.safe_dump(data))
+    assert main(["offsite-pack-config", "--inventory", str(inventory)]) == 0
+    config = json.loads(capsys.readouterr().out)
+    lock_type = "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+    assert engine([(lock_type, lock(days=30))]) == []  # the pack's own floor
+    assert engine([(lock_type, lock(days=30))], config) == [
+        "object-lock-compliance: default retention 30 days is below the policy minimum of 45 days"
+    ]
 
 
 @pytest.fixture(params=sorted(STACKS))
@@ -355,6 +460,7 @@ def test_the_program_passes_its_own_pack(mocks, stack):
                 for message in run(validate, resource.type, resource.inputs, name=resource.name):
                     violations.append(f"{name}: {resource.name}: {message}")
         violations += _stack([(r.type, r.inputs) for r in mocks.resources])
+        violations += engine([(r.type, r.inputs) for r in mocks.resources])  # every policy, stack ones too
         assert violations == []
         assert {r.type for r in mocks.resources} >= {
             "pulumi:providers:aws",

@@ -10,12 +10,14 @@ from pulumi_harness import ACCOUNT, STACKS
 import pulumi
 from rempart.establishment import Establishment
 
+ADMINISTRATOR = f"arn:aws:iam::{ACCOUNT}:user/first-deployer"
 
-def deploy(mocks, establishment_file):
+
+def deploy(mocks, establishment_file, **config):
     import program  # after set_mocks (the mocks fixture)
 
     establishment = program.load_establishment(establishment_file)
-    vault = program.build(establishment)
+    vault = program.build(establishment, **config)
     return establishment, vault, pulumi.Output.all(*[r.urn for r in vault.resources])
 
 
@@ -77,12 +79,18 @@ def check_everything(mocks, establishment: Establishment):
     protection = statements["DenyProtectionChangesExceptBreakGlass"]
     for action in (
         "s3:PutBucketObjectLockConfiguration",
-        "s3:PutLifecycleConfiguration",
         "s3:PutBucketVersioning",
         "s3:PutBucketPolicy",
         "s3:DeleteBucketPolicy",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketLogging",
     ):
         assert action in protection["Action"]
+    day2 = statements["DenyDay2ChangesExceptDeployer"]
+    deployer = f"arn:aws:iam::{ACCOUNT}:role/rempart-{finess}-offsite-deployer"
+    assert "s3:PutLifecycleConfiguration" in day2["Action"]
+    assert not set(day2["Action"]) & set(protection["Action"])
+    assert day2["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [deployer, break_glass]}}
     capped = statements["CapObjectLockRetention"]
     assert capped["Condition"] == {
         "NumericGreaterThan": {"s3:object-lock-remaining-retention-days": str(cap)}
@@ -94,11 +102,16 @@ def check_everything(mocks, establishment: Establishment):
     assert expiry["noncurrentVersionExpiration"]["noncurrentDays"] >= cap > offsite.retention_days
     assert expiry["expiration"] == {"expiredObjectDeleteMarker": True}
     assert "days" not in expiry["expiration"]  # current versions never expire by lifecycle
-    cold = rules["packs-to-colder-storage"]
-    assert cold["filter"] == {"prefix": "data/"}
-    assert cold["transitions"] == [
-        {"days": offsite.cold_after_days, "storageClass": offsite.cold_storage_class}
+    datasets = sorted(d.name for d in establishment.datasets)
+    assert sorted(r for r in rules if r.startswith("packs-to-colder-storage-")) == [
+        f"packs-to-colder-storage-{d}" for d in datasets
     ]
+    for dataset in datasets:
+        cold = rules[f"packs-to-colder-storage-{dataset}"]
+        assert cold["filter"] == {"prefix": f"{dataset}/data/"}  # where restic writes (test_cold_tier.py)
+        assert cold["transitions"] == [
+            {"days": offsite.cold_after_days, "storageClass": offsite.cold_storage_class}
+        ]
 
     logging = mocks.one("offsite-logging").inputs
     assert logging["targetBucket"] == f"rempart-{finess}-offsite-logs-0123abcd"
@@ -128,9 +141,21 @@ def check_everything(mocks, establishment: Establishment):
 
     users = {r.inputs["name"] for r in mocks.of_type("aws:iam/user:User")}
     assert users == {f"rempart-{finess}-offsite-writer", f"rempart-{finess}-offsite-restore"}
-    role = mocks.one("offsite-break-glass").inputs
-    trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
-    assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    for kind in ("break-glass", "deployer"):
+        role = mocks.one(f"offsite-{kind}").inputs
+        assert role["name"] == f"rempart-{finess}-offsite-{kind}"
+        trust = json.loads(role["assumeRolePolicy"])["Statement"][0]
+        assert trust["Condition"] == {"Bool": {"aws:MultiFactorAuthPresent": "true"}}
+    deployer_policy = json.loads(mocks.one("offsite-deployer-policy").inputs["policy"])
+    granted = {a for s in deployer_policy["Statement"] for a in s["Action"]}
+    assert "s3:PutLifecycleConfiguration" in granted and "s3:GetBucket*" in granted
+    assert not granted & set(protection["Action"])
+    # break-glass can run `pulumi up` itself: the deployer's reads plus the protected settings
+    break_glass_policy = json.loads(mocks.one("offsite-break-glass-policy").inputs["policy"])
+    assert (
+        deployer_policy["Statement"] == break_glass_policy["Statement"][: len(deployer_policy["Statement"])]
+    )
+    assert {a for s in break_glass_policy["Statement"] for a in s["Action"]} >= set(protection["Action"])
     assert len(mocks.of_type("aws:iam/accessKey:AccessKey")) == 2
 
 
@@ -162,7 +187,7 @@ def test_kms_variant_protects_its_key(mocks, tmp_path):
     path = _with_offsite(
         tmp_path, encryption="sse-kms", break_glass_role_arn=f"arn:aws:iam::{ACCOUNT}:role/bg"
     )
-    _establishment, _vault, settled = deploy(mocks, path)
+    _establishment, _vault, settled = deploy(mocks, path, key_administrator_arn=ADMINISTRATOR)
 
     def check(_):
         (key,) = mocks.of_type("aws:kms/key:Key")
@@ -170,16 +195,27 @@ def test_kms_variant_protects_its_key(mocks, tmp_path):
         assert key.inputs["deletionWindowInDays"] == 30
         statements = {s["Sid"]: s for s in json.loads(key.inputs["policy"])["Statement"]}
         deny = statements["DenyKeyDestructionExceptBreakGlass"]
-        assert {"kms:DisableKey", "kms:ScheduleKeyDeletion", "kms:PutKeyPolicy"} <= set(deny["Action"])
+        assert {"kms:DisableKey", "kms:ScheduleKeyDeletion"} <= set(deny["Action"])
         assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": f"arn:aws:iam::{ACCOUNT}:role/bg"}}
+        repolice = statements["DenyRepolicingExceptAdministrators"]  # the creator passes AWS's lockout check
+        administrators = [f"arn:aws:iam::{ACCOUNT}:role/bg", ADMINISTRATOR]
+        assert repolice["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": administrators}}
+        assert statements["KeyAdministrators"]["Principal"] == {"AWS": administrators}
         sse = mocks.one("offsite-encryption").inputs["rules"][0]
         assert sse["applyServerSideEncryptionByDefault"]["sseAlgorithm"] == "aws:kms"
         assert sse["bucketKeyEnabled"] is True
-        assert mocks.of_type("aws:iam/role:Role") == []  # the establishment's own break-glass role
+        assert [r.name for r in mocks.of_type("aws:iam/role:Role")] == ["offsite-deployer"]  # own break-glass
         writer = json.loads(mocks.one("offsite-writer-policy").inputs["policy"])
         assert writer["Statement"][0]["Resource"].startswith("arn:aws:kms:")
 
     return settled.apply(check)
+
+
+def test_kms_variant_needs_the_first_deployers_arn(mocks, tmp_path):
+    """AWS's key-policy lockout check (tests/offsite/test_kms_variant.py): refused before any AWS resource."""
+    with pytest.raises(ValueError, match="rempart:keyAdministratorArn"):
+        deploy(mocks, _with_offsite(tmp_path, encryption="sse-kms"))
+    assert not [r for r in mocks.resources if r.type.startswith("aws:")]  # nothing made on AWS
 
 
 def test_invalid_establishment_is_refused(mocks, tmp_path):

@@ -184,7 +184,10 @@ def copy_dataset(config: dict[str, Any], name: str, writer: dict[str, str]) -> d
     os.environ.update({k: env[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")})
     s3 = client(config["endpoint"], config["region"])
     prefix = f"{config['datasets'][name]['prefix'].strip('/')}/"
-    report = refresh_retention(s3, config["bucket"], int(config["retention_days"]), prefix=prefix)
+    cap = int(config.get("retention_cap_days") or 0) or None
+    report = refresh_retention(
+        s3, config["bucket"], int(config["retention_days"]), prefix=prefix, cap_days=cap
+    )
     log(f"rempart-offsite: {name}: retention refresh: {report.summary()}")
     return {
         "copied": sorted(copied),
