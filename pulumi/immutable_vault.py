@@ -67,6 +67,7 @@ class VaultSettings:
         None  # subscribed to the alert topic (delete markers, protection changes, budget)
     )
     monthly_budget: float = 100.0  # USD, the establishment's tagged resources (offsite_detection.py)
+    writer_key_rotation: str | None = None  # `rempart offsite-rotate-writer-key` sets it (a UTC timestamp)
 
     @classmethod
     def from_establishment(
@@ -76,6 +77,7 @@ class VaultSettings:
         key_administrator_arn: str | None = None,
         alert_email: str | None = None,
         monthly_budget: float = 100.0,
+        writer_key_rotation: str | None = None,
     ) -> VaultSettings:
         offsite = establishment.offsite
         return cls(
@@ -93,6 +95,7 @@ class VaultSettings:
             key_administrator_arn=key_administrator_arn,
             alert_email=alert_email,
             monthly_budget=monthly_budget,
+            writer_key_rotation=writer_key_rotation,
         )
 
     @property
@@ -428,6 +431,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
     def _identity(
         self, name: str, role: str, policy: pulumi.Output[Any], tags: dict[str, str]
     ) -> tuple[aws.iam.User, aws.iam.AccessKey]:
+        rotate = role == "writer" and bool(self.settings.writer_key_rotation)
         user = self._add(
             aws.iam.User(
                 f"{name}-{role}",
@@ -449,7 +453,8 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         )
         key = self._add(
             aws.iam.AccessKey(
-                f"{name}-{role}-key",
+                # a new rotation is a new logical name: `pulumi up` makes the new key, then deletes the old one
+                f"{name}-{role}-key" + (f"-{self.settings.writer_key_rotation}" if rotate else ""),
                 user=user.name,
                 opts=self._child(additional_secret_outputs=["secret"]),
             )

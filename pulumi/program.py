@@ -19,6 +19,7 @@ STATE_BUCKET_KEY = "stateBucket"  # optional: the S3 bucket of a self-managed st
 KEY_ADMINISTRATOR_KEY = "keyAdministratorArn"  # sse-kms: the identity running the first `up`
 ALERT_EMAIL_KEY = "alertEmail"  # optional: mailed on delete markers, protection changes, budget
 MONTHLY_BUDGET_KEY = "monthlyBudgetUsd"  # optional, default 100
+WRITER_KEY_ROTATION_KEY = "writerKeyRotation"  # set by `rempart offsite-rotate-writer-key`
 
 
 def establishment_path(config: pulumi.Config) -> Path:
@@ -55,6 +56,7 @@ def build(
     key_administrator_arn: str | None = None,
     alert_email: str | None = None,
     monthly_budget: float = 100.0,
+    writer_key_rotation: str | None = None,
 ) -> ImmutableBackupVault:
     region = establishment.offsite.region
     provider = aws.Provider(
@@ -65,7 +67,12 @@ def build(
     vault = ImmutableBackupVault(
         "offsite",
         VaultSettings.from_establishment(
-            establishment, state_bucket, key_administrator_arn, alert_email, monthly_budget
+            establishment,
+            state_bucket,
+            key_administrator_arn,
+            alert_email,
+            monthly_budget,
+            writer_key_rotation,
         ),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
@@ -111,4 +118,5 @@ def main() -> ImmutableBackupVault:
         config.get(KEY_ADMINISTRATOR_KEY) or None,
         config.get(ALERT_EMAIL_KEY) or None,
         float(config.get(MONTHLY_BUDGET_KEY) or 100),
+        config.get(WRITER_KEY_ROTATION_KEY) or None,
     )

@@ -257,13 +257,15 @@ def up(inventory: Path, port: int | None, password_file: Path | None) -> list[st
     port = port or int(state.get("port") or DEFAULT_PORT)
     endpoint = f"http://{address}:{port}"
     messages = []
-    if not (_alive(state.get("pid")) and state.get("port") == port and _answers(address, port)):
+    running = _alive(state.get("pid")) and state.get("port") == port and _answers(address, port)
+    if running and not _bucket_ok(endpoint, establishment.offsite.region, state):
+        running = False  # a server without the program's bucket (older state): start it afresh (in memory)
+    if not running:
         if _alive(state.get("pid")):
             _stop(state["pid"])
         state = {"pid": _start_server(lab, address, port), "port": port, "address": address}
         _write_state(lab, state)  # from now on `down` can stop it, whatever happens next
         messages.append(f"moto (strict) started on {endpoint} (pid {state['pid']})")
-    if not _bucket_ok(endpoint, establishment.offsite.region, state):
         state.update(provision(endpoint, establishment))
         messages.append(
             f"bucket {state['bucket']} created (COMPLIANCE {establishment.offsite.retention_days} days)"

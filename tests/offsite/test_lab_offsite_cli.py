@@ -4,6 +4,7 @@ program's outputs written into the inventory, a second `up` changes nothing, `do
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -72,6 +73,12 @@ def test_up_writes_the_programs_outputs_then_down(tmp_path, capsys):
         assert "up to date, nothing changed" in capsys.readouterr().out
         assert main(["lab-offsite", "status", "--inventory", str(inventory)]) == 0
         assert bucket in capsys.readouterr().out
+
+        old = json.loads(state_path(lab).read_text())  # a stand-in left by an earlier version (no outputs)
+        state_path(lab).write_text(json.dumps({k: v for k, v in old.items() if k != "outputs"}))
+        assert main(["lab-offsite", "up", "--inventory", str(inventory), "--port", port]) == 0
+        again = capsys.readouterr().out
+        assert "moto (strict) started" in again and "created" in again  # afresh: IAM names would clash
     finally:
         assert main(["lab-offsite", "down", "--inventory", str(inventory)]) == 0
     assert not state_path(lab).exists()

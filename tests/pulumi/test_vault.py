@@ -234,3 +234,16 @@ def test_stack_files_point_at_the_inventories():
     for name, path in STACKS.items():
         config = yaml.safe_load((PULUMI_DIR / f"Pulumi.{name}.yaml").read_text())["config"]
         assert (PULUMI_DIR / config["rempart:establishmentFile"]).resolve() == path
+
+
+@pulumi.runtime.test
+def test_writer_key_rotation_is_a_new_key(mocks):
+    """`rempart offsite-rotate-writer-key` sets rempart:writerKeyRotation: a new logical name, so `pulumi up`
+    makes a new writer key (and deletes the previous one); the restore key does not move."""
+    _establishment, _vault, settled = deploy(mocks, STACKS["lab"], writer_key_rotation="20261206T100000Z")
+
+    def check(_):
+        keys = sorted(r.name for r in mocks.of_type("aws:iam/accessKey:AccessKey"))
+        assert keys == ["offsite-restore-key", "offsite-writer-key-20261206T100000Z"]
+
+    return settled.apply(check)
