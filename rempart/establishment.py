@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from rempart.crisis import Crisis
 from rempart.degraded_mode import DegradedMode
 from rempart.finess import finess_problem
+from rempart.offsite_limits import OFFSITE_CAP_MARGIN_DAYS
 
 # AWS regions whose storage stays in the European Economic Area (HDS-02). Not eu-west-2 (London) nor
 # eu-central-2 (Zurich): the United Kingdom and Switzerland are outside the EEA.
@@ -29,7 +30,6 @@ EEA_REGIONS: dict[str, tuple[str, ...]] = {
 # a week of dailies is the least that lets an attack be noticed before its last clean backup ages out.
 RETENTION_FLOOR = {"daily": 7, "monthly": 1, "yearly": 1}
 OFFSITE_MIN_RETENTION_DAYS = 14
-OFFSITE_CAP_MARGIN_DAYS = 30
 
 DatasetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
 

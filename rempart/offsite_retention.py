@@ -34,7 +34,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from rempart.establishment import OFFSITE_CAP_MARGIN_DAYS
+from rempart.offsite_limits import OFFSITE_CAP_MARGIN_DAYS
 from rempart.offsite_s3 import Version, add_connection_arguments, client, history, key_prefix, utcnow
 
 MARKER_PREFIX = "rempart-refresh/"
