@@ -35,7 +35,7 @@ def test_repository_service_stopped_mid_job(lab):
         _failed_and_reported(lab, rc)
         assert (
             "repository service stopped"
-            in lab.server.run("journalctl -u rempart-backup@imagerie -n 5").stdout
+            in lab.server.run("journalctl -u rempart-backup@imagerie -n 12").stdout
         )
     finally:
         lab.server.check_output("systemctl start rempart-rest-server.service")
@@ -103,7 +103,7 @@ def test_corrupted_pack_is_found_by_the_check_job(lab):
         assert lab.server.run("systemctl start rempart-check@imagerie.service").rc != 0
         assert lab.metric("rempart_check_success", "imagerie") == 0
         assert (
-            "check of imagerie FAILED" in lab.server.run("journalctl -u rempart-check@imagerie -n 20").stdout
+            "check of imagerie FAILED" in lab.server.run("journalctl -u rempart-check@imagerie -n 40").stdout
         )
     finally:  # recovery: the pack comes back from a copy (offsite / offline in production)
         lab.server.check_output(f"cp -a /root/pack.bak {pack}")

@@ -53,15 +53,16 @@ def run(
 ) -> int:
     """Run ``main()`` and return its exit status; never raises (KeyboardInterrupt aside).
 
-    An exception, a ``SystemExit`` with a message or a non-zero status are failures: the traceback's last lines
-    go to the journal (err), ``{"event": "program-failed", ...}`` to the ledger, and the status is non-zero.
+    An exception, a ``SystemExit`` with a message or a non-zero status are failures: ``{"event": "program-failed",
+    ...}`` goes to the ledger and the status is non-zero; the journal gets the traceback's last lines (a crash) or
+    the message (a ``SystemExit``); a plain non-zero status was explained by the program's own lines.
     ``rempart_program_last_run_success{program=...}`` (1/0) and ``rempart_program_last_run_timestamp_seconds``
     are written in every case (``metrics_dir`` None: no metric, for commands run by hand). ``meanings`` explain
     the program's own exit statuses in the ledger entry and the journal line (2: "anomaly: ...")."""
     labels = dict(labels or {})
     meanings = {EXIT_TERMINATED: "terminated: the unit was stopped or timed out", **(meanings or {})}
     started = time.time()
-    error = ""
+    error, crashed = "", False
     # SIGTERM (systemctl stop, TimeoutStartSec=) unwinds the program like an exit, so that it is recorded too
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _terminated) if main_thread else None
@@ -70,7 +71,7 @@ def run(
     except SystemExit as stop:
         code, error = _exit_code(stop.code)
     except Exception as failure:
-        code = EXIT_FAILED
+        code, crashed = EXIT_FAILED, True
         error = f"{type(failure).__name__}: {failure}"
         lines = traceback.format_exc().strip().splitlines()
         log(f"rempart: {program} crashed: {error} | {' | '.join(line.strip() for line in lines[-6:])}", ERR)
@@ -88,7 +89,8 @@ def run(
                                 "started": started, "exit_code": code, "error": why[:1000], **labels}])  # fmt: skip
             except OSError as unwritable:
                 log(f"rempart: {program}: the ledger {ledger.path} cannot be written: {unwritable}", ERR)
-        log(f"rempart: {program} FAILED (exit {code}): {why[:500]}", ERR)
+        if error and not crashed:  # a crash has its line; a plain non-zero status, the program's own lines
+            log(f"rempart: {program} FAILED (exit {code}): {why[:500]}", ERR)
     if metrics_dir is not None:
         try:
             write_metrics(
