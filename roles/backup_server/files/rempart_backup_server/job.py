@@ -164,9 +164,10 @@ def job(config: dict[str, Any], name: str) -> int:
     try:
         status = read_status(config, name)
         return _pull(config, name, dataset, status, started)
-    except Exception:
-        # never silent: a crash (a malformed client summary, a damaged status file, a full disk...) is a failed
-        # job in the status and the metrics; rempart_host.program.run records it in the ledger and exits non-zero
+    except BaseException:
+        # never silent: a crash (a malformed client summary, a damaged status file, a full disk...) or a stop
+        # (SIGTERM, a timeout) is a failed job in the status and the metrics; rempart_host.program.run records it
+        # in the ledger and exits non-zero
         finished = time.time()
         status.update(last_run=finished, duration=finished - started, last_ok=0,
                       failures=status.get("failures", 0) + 1)  # fmt: skip
