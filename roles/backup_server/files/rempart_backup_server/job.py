@@ -11,6 +11,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -252,7 +253,10 @@ def _record_arrival(
     stats = diff_stats(config, name, previous, newest)
     total = int((newest.get("summary") or {}).get("total_files_processed", 0)) or 1
     previous_total = (history[-1].get("files") if history else None) or total
-    measured = measure(config, name, dataset, newest["id"], stats["touched"], manifest)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the server's measures beside the entropy samples
+        measuring = pool.submit(measure, config, name, dataset, newest["id"], stats["touched"], manifest)
+        entropy = entropy_share(config, name, newest["id"], stats["touched"])
+        measured = measuring.result()
     current = {
         "first": stats["first"],
         "files": total,
@@ -264,7 +268,7 @@ def _record_arrival(
         "rewritten_ratio": stats["changed_files"] / max(previous_total, 1),
         "removed_files": stats["removed_files"],
         "removed_ratio": stats["removed_files"] / max(previous_total, 1),
-        "entropy_share": entropy_share(config, name, newest["id"], stats["touched"]),
+        "entropy_share": entropy,
         "rows_changed": measured["rows_changed"],
         **table_changes(measured["server_rows"], _previous_rows(entries)),
     }
