@@ -206,7 +206,7 @@ def supervision_config(lab: Any) -> dict[str, Any]:
 
 
 def put_config(lab: Any, config: dict[str, Any]) -> None:
-    text = json.dumps(config, indent=2)
+    text = json.dumps(config, indent=4, ensure_ascii=False)  # as the role writes it (to_nice_json)
     lab.server.check_output(f"cat > {CONFIG} <<'EOF'\n{text}\nEOF")
 
 
