@@ -108,7 +108,10 @@ def test_watch_mails_each_change_once_and_the_recovery(lab):
     assert subject.startswith(
         "[Rempart] CRITIQUE - Centre hospitalier du Lab (fictif) - backup-01 - partages (files-01)"
     )
-    assert "dernier job en échec" in subject and "à faire : lire le journal du job" in subject
+    assert (
+        "sauvegardes : dernier job en échec (1 échec(s) consécutif(s)) - à faire : lire le journal du job"
+        in subject
+    )
     assert mail["To"] == "astreinte@ch-lab.fr" and mail["From"] == "rempart@ch-lab.fr"
     assert "systemctl start rempart-backup@partages" in mail.get_content()
     assert alerts.watch(lab.conf, lab.state, now) == [] and lab.mails() == []  # once per change

@@ -17,6 +17,7 @@ and what to do. Standard library only.
 from __future__ import annotations
 
 import argparse
+import email.policy
 import json
 import os
 import re
@@ -106,7 +107,9 @@ def mail(config: dict[str, Any], alert: dict[str, str]) -> None:
     level = LEVELS.get(alert["level"], alert["level"].upper())
     where = alert.get("dataset") or alert.get("unit") or "serveur"
     host = f" ({alert['host']})" if alert.get("host") else ""
-    message = EmailMessage()
+    # No folding below RFC 5322's 998-character limit: Python's folding of long encoded subjects loses or adds
+    # spaces between the encoded words (measured: "en  échec", "échec(s)consécutif(s)").
+    message = EmailMessage(policy=email.policy.default.clone(max_line_length=998))
     subject = (
         f"[Rempart] {level} - {alert['establishment']} - {alert['server']} - {where}{host} : "
         f"{alert['problem'][:140]} - à faire : {alert['action'][:160]}"

@@ -131,13 +131,14 @@ def watch(config: dict[str, Any], name: str, unit: str, interval: float) -> int:
         rate = max(0.0, (used - previous) / max(now - previous_at, 1e-3))
         previous, previous_at = used, now
         if used + rate * interval >= quota:
-            subprocess.run(["systemctl", "stop", "--no-block", unit], check=False)
+            # Recorded before the stop: stopping the job stops this unit too (PartOf=).
             cut_marker(config, name).write_text(f"{time.time():.0f}\n", encoding="utf-8")
             write_metrics(config, name, used, True)
             problem = (f"quota du dépôt atteint pendant le job ({used / 1024**2:.0f} Mio, quota "
                        f"{quota / 1024**2:.0f} Mio, {rate / 1024**2:.1f} Mio/s) : job coupé")  # fmt: skip
             alert(config, name, problem)
             print(f"rempart-quota: {name}: {problem}", file=sys.stderr)
+            subprocess.run(["systemctl", "stop", "--no-block", unit], check=False)
             return 0
     cut_marker(config, name).unlink(missing_ok=True)  # this job ended uncut
     used = repository_bytes(folder)
