@@ -31,7 +31,8 @@ def scanned(tmp_path_factory) -> Path:
     python_bin = Path(os.environ.get("VIRTUAL_ENV", PROJECT / ".venv")) / "bin"
     done = subprocess.run(
         [str(python_bin / "ansible-playbook"), "-i", str(INVENTORY), str(PROJECT / "playbooks" / "evidence.yml"),
-         "--tags", "hardening_scan", "-e", "rempart_hardening_scan=true", "-e", f"rempart_reports_dir={reports}",
+         "--tags", "hardening_scan", "--skip-tags", "always",  # validate.yml needs secrets this inventory lacks
+         "-e", "rempart_hardening_scan=true", "-e", f"rempart_reports_dir={reports}",
          "-e", f"rempart_hardening_scanner_dir={SCANNER}"],
         cwd=PROJECT, capture_output=True, text=True, timeout=1800, check=False,
     )  # fmt: skip
