@@ -114,24 +114,23 @@ def test_corrupted_pack_is_found_by_the_check_job(lab):
     _recovered(lab)
 
 
-CLIENT_PROGRAM = "/usr/local/lib/rempart/rempart_backup_client.py"
-
-
-def test_a_crash_on_what_the_client_sent_is_never_silent(lab):
-    """Issue 15 item 5: a job summary whose ``rows`` is a list made the server program die with a traceback while
-    rempart_backup_last_run_success stayed 1. Now: ledger entry, metrics at 0, failed unit, OnFailure= hook."""
+def test_a_crash_of_the_job_is_never_silent(lab):
+    """Issue 15 item 6: a job that dies with a traceback once left rempart_backup_last_run_success at 1 (a summary
+    with ``rows`` as a list did it; admission now refuses that one as data: test_2). Any crash still leaves a ledger
+    entry, metrics at 0, a failed unit and the OnFailure= hook. The crash here: the dataset's secrets file damaged
+    on the server (its content is never printed)."""
     dataset, unit = "dpi-postgresql", "rempart-backup@dpi-postgresql.service"
+    secrets = f"/etc/rempart/secrets/{dataset}.json"
     since = lab.server.check_output("date +%s")
-    lab.db.check_output(f"cp -a {CLIENT_PROGRAM} {CLIENT_PROGRAM}.real")
-    try:  # root on the client: its job now reports rows as a list
-        lab.db.check_output(f"""sed -i 's/"rows": dumped.get("rows")/"rows": ["forged"]/' {CLIENT_PROGRAM}""")
-        assert '"rows": ["forged"]' in lab.db.file(CLIENT_PROGRAM).content_string
+    lab.server.check_output(f"cp -a {secrets} {secrets}.real")
+    try:
+        lab.server.check_output(f"truncate -s 1 {secrets}")  # one byte of JSON: the job's secrets read fails
         assert lab.job(dataset) == 1
     finally:
-        lab.db.check_output(f"mv {CLIENT_PROGRAM}.real {CLIENT_PROGRAM}")
+        lab.server.check_output(f"mv {secrets}.real {secrets}")
     failed = lab.ledger(dataset)[-1]
     assert failed["event"] == "program-failed" and failed["program"] == "backup-job", failed
-    assert "AttributeError" in failed["error"] and failed["exit_code"] == 1
+    assert "JSONDecodeError" in failed["error"] and failed["exit_code"] == 1
     assert lab.metric("rempart_backup_last_run_success", dataset) == 0
     assert lab.metric("rempart_program_last_run_success", dataset) == 0
     alert = ""
