@@ -1,4 +1,5 @@
-"""Helpers of tests/benchmarks/hardening.sh: boot-equivalent /proc/sys, XCCDF counts, the table and JSON.
+"""Helpers of tests/benchmarks/hardening.sh (run by `make bench-hardening`: the venv's python3, which has rempart):
+boot-equivalent /proc/sys and XCCDF counts (rempart.hardening_scan's, the scan evidence.yml runs), the table.
 
 Subcommands:
   procsys ROOT SYSCTL_A         write ROOT/proc/sys/... from `sysctl -a` output (the kernel the target
@@ -15,79 +16,22 @@ from __future__ import annotations
 
 import json
 import sys
-import xml.etree.ElementTree as ET
-from collections import Counter
 from pathlib import Path
 
-XCCDF = "{http://checklists.nist.gov/xccdf/1.2}"
-SYSCTL_DIRS = ("etc/sysctl.d", "run/sysctl.d", "usr/local/lib/sysctl.d", "usr/lib/sysctl.d", "lib/sysctl.d")
-
-
-def _sysctl_files(root: Path) -> list[Path]:
-    """systemd-sysctl order: files sorted by name across folders, the first folder shadowing the others."""
-    chosen: dict[str, Path] = {}
-    for folder in SYSCTL_DIRS:
-        directory = root / folder
-        if directory.is_dir():
-            for file in directory.glob("*.conf"):
-                chosen.setdefault(file.name, file)
-    files = [chosen[name] for name in sorted(chosen)]
-    legacy = root / "etc/sysctl.conf"
-    if legacy.exists() and "99-sysctl.conf" not in chosen:
-        files.append(legacy)
-    return files
-
-
-def _resolve(root: Path, path: Path) -> Path:
-    if path.is_symlink():
-        target = Path(path.readlink())
-        return root / str(target).lstrip("/") if target.is_absolute() else path.parent / target
-    return path
+from rempart.hardening_scan import counts as scan_counts
+from rempart.hardening_scan import write_procsys
 
 
 def procsys(root: Path, sysctl_a: Path) -> int:
-    values: dict[str, str] = {}
-    for line in sysctl_a.read_text().splitlines():
-        if " = " in line:
-            key, value = line.split(" = ", 1)
-            values[key.strip()] = value.strip()
-    for file in _sysctl_files(root):
-        for raw in _resolve(root, file).read_text(errors="replace").splitlines():
-            line = raw.strip()
-            if not line or line[0] in "#;" or "=" not in line:
-                continue
-            key, value = (part.strip() for part in line.split("=", 1))
-            key = key.lstrip("-").replace("/", ".")
-            # Keys the container cannot read (hidden from its namespaces) are still set at boot by the
-            # Debian kernel the target would run: a key from the target's own files is always written.
-            values[key] = " ".join(value.split())
-    for key, value in values.items():
-        target = root / "proc/sys" / key.replace(".", "/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(value.replace(" ", "\t") + "\n")
+    write_procsys(root, sysctl_a.read_text())
     return 0
 
 
 def counts(results: Path) -> dict:
-    tree = ET.parse(results)
-    tally: Counter[str] = Counter()
-    failures: list[str] = []
-    for rule in tree.getroot().iter(f"{XCCDF}rule-result"):
-        outcome = rule.findtext(f"{XCCDF}result")
-        tally[outcome] += 1
-        if outcome == "fail":
-            failures.append(rule.get("idref", "").split("content_rule_")[-1])
-    scored = tally["pass"] + tally["fail"]
-    return {
-        "pass": tally["pass"],
-        "fail": tally["fail"],
-        "notapplicable": tally["notapplicable"],
-        "other": sum(
-            v for k, v in tally.items() if k not in ("pass", "fail", "notapplicable", "notselected")
-        ),
-        "rate": round(100.0 * tally["pass"] / scored, 1) if scored else 0.0,
-        "failures": sorted(failures),
-    }
+    """The scan's counts (rempart hardening-scan computes them the same way) and the pass rate of the table."""
+    tally = scan_counts(results)
+    scored = int(tally["pass"]) + int(tally["fail"])
+    return {**tally, "rate": round(100.0 * int(tally["pass"]) / scored, 1) if scored else 0.0}
 
 
 def _failed_cell(target: dict) -> str:
