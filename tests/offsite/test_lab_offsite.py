@@ -15,24 +15,14 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto_servers import ACCOUNT, served
+from program_stand_in import an_establishment
 
 from rempart.lab import Lab
 from rempart.lab_offsite import gateway, provision, stack_outputs
 from rempart.offsite_outputs import PUBLIC, REQUIRED, split_outputs
 from rempart.offsite_verify import verify
-from rempart.validation import load_valid
 
 ROOT = Path(__file__).resolve().parents[2]
-LAB = {
-    "finess": "340999903",
-    "name": "CH du Lab",
-    "retention": {"daily": 7, "monthly": 12, "yearly": 5},
-    "offsite": {"provider": "aws", "region": "eu-west-3", "retention_days": 30},
-    "datasets": [
-        {"name": "partages", "description": "d", "host": "files-01", "kind": "files",
-         "paths": ["/srv/partages"], "criticality": "important", "rpo_hours": 24, "rto_hours": 24},
-    ],
-}  # fmt: skip
 
 
 @pytest.fixture
@@ -62,7 +52,7 @@ def test_lab_bucket_is_the_programs_and_passes_verify_offsite(lab_server, lab_id
 
 
 def test_stand_in_outputs_are_the_programs_and_what_offsite_outputs_accepts(lab_server, lab_identities):
-    establishment = load_valid(LAB, ["files-01"])
+    establishment = an_establishment()
     outputs = stack_outputs(establishment, "http://10.89.60.1:9000", lab_identities)
     public, secrets = split_outputs(outputs, "340999903")
     assert set(REQUIRED) <= set(outputs)
@@ -106,7 +96,7 @@ def lab_server() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def lab_identities(lab_server: str) -> dict[str, Any]:
-    return provision(lab_server, load_valid(LAB, ["files-01"]))
+    return provision(lab_server, an_establishment())
 
 
 def as_identity(endpoint: str, keys: dict[str, str]) -> Any:
