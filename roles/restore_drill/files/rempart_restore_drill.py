@@ -192,7 +192,7 @@ def valid_rows(rows: Any) -> bool:
 
 def expected_rows(entry: dict[str, Any], dump_rows: dict[str, int]) -> tuple[dict[str, int], str]:
     """The row counts the load is compared with, and where they come from (never silently the client's)."""
-    if valid_rows(entry.get("server_rows")):
+    if valid_rows(entry.get("server_rows")) and entry["server_rows"]:  # empty: nothing the server measured
         return entry["server_rows"], ROWS_SOURCES["server"]
     claimed = (entry.get("client") or {}).get("rows")
     if valid_rows(claimed) and claimed:
