@@ -106,25 +106,44 @@ def test_a_dump_carrying_commands_runs_nothing_and_fails(proof, hostile_pg_dump,
     assert_nothing_ran_nor_leaked(proof, since, document)
 
 
-def test_a_restored_symlink_to_a_secret_is_refused_never_read(proof):
+def trusted_snapshot(proof) -> str:
+    return proof.server.check_output(f"rempart-backup-admin trusted {DATASET}").strip()
+
+
+def test_a_snapshot_holding_a_symlink_to_a_secret_is_refused_at_admission_and_never_drilled(proof):
+    """The wrapped restic stores the dump's name as a symlink to a secret of the backup server (and the real dump
+    beside it). Admission refuses the snapshot (its paths are not the job's), holds the dataset and alerts; the
+    drill keeps testing the last trusted snapshot and nothing of the refused one is read. (The drill's own
+    refusal of a restored symlink is a unit test: tests/test_proof.py.)"""
     since = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(time.time() - 1)) + " UTC"
+    before = trusted_snapshot(proof)
     proof.db.check_output(f"ln -sfn {SECRET_DUMP_LINK} /dpi.sql && mv /usr/bin/restic /usr/bin/restic.canary-real "
                           f"&& cat > /usr/bin/restic <<'WRAPPER'\n{RESTIC_WRAPPER}WRAPPER\nchmod 0755 /usr/bin/restic")  # fmt: skip
     try:
-        assert proof.job(DATASET) == 0
+        assert proof.job(DATASET) != 0
     finally:
         proof.db.check_output("mv /usr/bin/restic.canary-real /usr/bin/restic && rm -f /dpi.sql")
+    lines = proof.server.check_output(f"cat /var/lib/rempart/ledger/{DATASET}.jsonl").splitlines()
+    quarantine = [e for e in map(json.loads, lines) if e.get("event") == "quarantine"][-1]
+    assert quarantine["attack"] and any("snapshot-wrong-paths" in why for why in quarantine["why"]), (
+        quarantine
+    )
+    refused = {f.split("/", 1)[1] for f in quarantine["files"] if f.startswith("snapshots/")}
+    assert refused and before not in refused
+    assert json.loads(proof.server.check_output("rempart-backup-admin status"))[DATASET]["hold"]
+    assert trusted_snapshot(proof) == before
     document = drill_now(proof, "canary-symlink")
     (dataset,) = document["datasets"]
-    assert dataset["snapshot"] == newest_snapshot(proof)
-    assert dataset["status"] == "failed", dataset
-    assert "/dpi.sql: refused (symlink, never opened)" in dataset["errors"], dataset["errors"]
+    assert dataset["snapshot"] == before and dataset["snapshot"] not in refused, dataset
     assert_nothing_ran_nor_leaked(proof, since, document)
 
 
-def test_a_clean_dump_passes_again(proof):
+def test_a_clean_dump_passes_again_once_the_admin_clears_the_hold(proof):
+    proof.server.check_output(
+        f"rempart-backup-admin clear-hold {DATASET} --by test --reason 'canary investigated'"
+    )
     assert proof.job(DATASET) == 0
     document = drill_now(proof, "canary-clean")
     (dataset,) = document["datasets"]
-    assert dataset["snapshot"] == newest_snapshot(proof)
+    assert dataset["snapshot"] == newest_snapshot(proof) == trusted_snapshot(proof)
     assert document["passed"] and dataset["rows_checked"] == 25000, dataset
