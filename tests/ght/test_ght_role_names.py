@@ -59,7 +59,7 @@ def test_each_view_gets_its_own_instance_of_the_three_roles(ght: Path, tmp_path:
             "state_dir": f"/var/lib/rempart-offsite-{finess}",
             "repos_dir": f"/srv/rempart-{finess}/repos",
             "local_secrets_dir": f"/etc/rempart-{finess}/secrets",
-            "ledger_dir": f"/var/lib/rempart-{finess}/ledger",
+            "server_state_dir": f"/var/lib/rempart-{finess}",
             "metrics_dir": f"/var/lib/prometheus/node-exporter/rempart-{finess}",
             "bucket": f"rempart-{finess}-offsite",  # its own group_vars: its own stack's bucket and writer key
             "writer_access_key_id": f"AKIA{finess}",
@@ -124,7 +124,7 @@ def test_a_single_establishment_keeps_its_names(tmp_path: Path) -> None:
         "state_dir": "/var/lib/rempart-offsite",
         "repos_dir": "/srv/rempart/repos",
         "local_secrets_dir": "/etc/rempart/secrets",
-        "ledger_dir": "/var/lib/rempart/ledger",
+        "server_state_dir": "/var/lib/rempart",
         "metrics_dir": "/var/lib/prometheus/node-exporter",
         "bucket": None,
         "writer_access_key_id": None,

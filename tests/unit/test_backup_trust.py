@@ -12,7 +12,7 @@ sys.path.insert(
     0, str(Path(__file__).resolve().parents[2] / "roles/backup_server/files/rempart_backup_server")
 )
 
-from rempart_backup_server.trust import newest_trusted, resolve
+from rempart_backup_server.trust import newest_trusted, resolve, trusted_ids
 
 DAY = 86400.0
 T0 = 1_796_000_000.0  # 2026-11-30
@@ -51,6 +51,14 @@ def test_newest_trusted_skips_untrusted_anomalous_unadmitted_forgotten_and_quara
         {"event": "forgotten", "ids": ["2" * 64]},
     ])  # fmt: skip
     assert newest_trusted(config, "dpi") == "b" * 64
+
+
+def test_copies_carry_every_trusted_snapshot_oldest_first_and_nothing_after_a_hold(config):
+    """What the offsite and offline copies pass to restic copy (they run on the backup server, same ledger)."""
+    write(config, [snap("b" * 64, T0 + DAY), snap("a" * 64, T0), snap("c" * 64, T0 + 2 * DAY, anomaly=["x"]),
+                   snap("d" * 64, T0 + 3 * DAY), snap("e" * 64, T0 + 4 * DAY)], hold=T0 + 4 * DAY)  # fmt: skip
+    assert trusted_ids(config["state_dir"], "dpi") == ["a" * 64, "b" * 64, "d" * 64]
+    assert trusted_ids(config["state_dir"], "unknown") == []
 
 
 def test_nothing_newer_than_an_unresolved_hold_is_trusted(config):

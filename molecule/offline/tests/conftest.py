@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import hashlib
 import json
@@ -37,6 +38,8 @@ def vault() -> dict[str, Any]:
 
 
 class Vm:
+    untrusted = ""  # a snapshot of the repository the server never admitted (set by the vm fixture)
+
     def __init__(self) -> None:
         self.host = testinfra.get_host(
             f"ssh://root@127.0.0.1:{PORT}",
@@ -158,6 +161,22 @@ class Vm:
             f"cd {DATA}/{dataset} && RESTIC_PASSWORD='{password}' runuser -u rempart -- "
             f"restic --no-cache -r /srv/rempart/repos/{dataset} backup --json --quiet . | tail -1"
         )
+        snapshot = json.loads(out)["snapshot_id"]
+        # what the server's job writes once admission passed: a copy carries trusted snapshots only
+        entry = {"event": "snapshot", "id": snapshot, "arrived": time.time(), "admitted": True, "trusted": True,
+                 "anomaly": [], "problems": []}  # fmt: skip
+        line = base64.b64encode((json.dumps(entry) + "\n").encode()).decode()
+        self.check(f"runuser -u rempart -- sh -c 'mkdir -p /var/lib/rempart/ledger && echo {line} | base64 -d "
+                   f">> /var/lib/rempart/ledger/{dataset}.jsonl'")  # fmt: skip
+        return snapshot
+
+    def untrusted_backup(self, dataset: str) -> str:
+        """A snapshot written straight into the repository that the server never admitted (no ledger entry)."""
+        password = vault()["vault_repository_passwords"][dataset]
+        out = self.check(
+            f"cd {DATA}/{dataset} && RESTIC_PASSWORD='{password}' runuser -u rempart -- "
+            f"restic --no-cache -r /srv/rempart/repos/{dataset} backup --json --quiet . | tail -1"
+        )
         return json.loads(out)["snapshot_id"]
 
     def sha256(self, path: str) -> str:
@@ -225,6 +244,7 @@ def vm() -> Vm:
     )
     for dataset in ("dossiers", "partages"):
         machine.backup(dataset)
+    machine.untrusted = machine.untrusted_backup("partages")  # never admitted: no medium may carry it
     return machine
 
 

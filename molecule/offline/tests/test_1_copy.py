@@ -12,6 +12,8 @@ def test_copy_is_verified_and_recorded_per_dataset(vm, medium_a):
         assert entry["verified"] is True
         assert entry["snapshots"] >= 1 and entry["latest_snapshot"]
         assert len(entry["repository_sha256"]) == 64 and entry["bytes"] > 0
+    partages = next(e for e in copies if e["dataset"] == "partages")
+    assert vm.untrusted and vm.untrusted not in partages["snapshot_ids"]  # only what the server admitted
     read = {e["dataset"]: e["read_data"] for e in copies}
     assert read == {"dossiers": "100%", "partages": "50%"}  # vital: every pack read back
 

@@ -3,7 +3,9 @@ snapshot, lag growing), and the next run after the outage copies and clears them
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 from conftest import COPY_UNIT
 
@@ -39,18 +41,31 @@ def test_unreachable_bucket_fails_the_unit_and_sets_the_metrics(lab):
     assert lab.metric("rempart_offsite_copied_bytes", "partages") > 0
 
 
-def test_copy_runs_during_a_prune_hold(lab):
-    """A hold means "maybe under attack": the copy goes on (it is immutable), only retention stops."""
+def offsite_originals(lab, dataset: str, cache: Path) -> set[str]:
+    listed = lab.restic(dataset, "snapshots", "--json", "--no-lock", cache=cache)
+    assert listed.returncode == 0, listed.stderr
+    return {s.get("original") or s["id"] for s in json.loads(listed.stdout or "[]")}
+
+
+def test_a_snapshot_taken_under_a_hold_stays_on_site_until_the_admin_clears_it(lab, tmp_path):
+    """Only trusted snapshots leave (issue 15): one that arrives during a prune hold ("maybe under attack") stays
+    on-site, counted in rempart_offsite_snapshots_untrusted, while the copy of the trusted ones still succeeds;
+    once an admin clears the hold it is trusted and the next copy carries it."""
     lab.server.check_output("rempart-backup-admin hold partages --reason 'molecule: offsite during a hold'")
     try:
         lab.files.check_output("seq 1 3000 > /srv/partages/services/urgences/pendant-hold.txt")
         before = lab.local_snapshot_ids("partages")
-        lab.backup("partages")  # exit 2 when the anomaly check sees the hold: the snapshot arrives anyway
-        assert lab.local_snapshot_ids("partages") - before
+        lab.backup("partages")  # stored and admitted; untrusted while the hold is open
+        (held,) = lab.local_snapshot_ids("partages") - before
         assert lab.copy() == 0
+        assert held not in offsite_originals(lab, "partages", tmp_path / "cache")
+        assert lab.metric("rempart_offsite_snapshots_untrusted", "partages") >= 1
         assert lab.metric("rempart_offsite_snapshots_pending", "partages") == 0
     finally:
         lab.server.run("rempart-backup-admin clear-hold partages --by molecule --reason 'test over'")
+    assert lab.copy() == 0
+    assert held in offsite_originals(lab, "partages", tmp_path / "cache")
+    assert lab.metric("rempart_offsite_snapshots_pending", "partages") == 0
 
 
 def test_timer_is_scheduled_and_unit_sandboxed(lab):

@@ -7,7 +7,8 @@ and the library rempart_host: role program_library), run as ``python3 -I /usr/lo
 
   attach KERNEL   (rempart-offline-attach@KERNEL.service, started by udev when a disk appears)
                   identify the medium (declared serial / LUKS2 UUID; anything else is refused, untouched),
-                  open it with its key, restic copy every repository, verify (restic check reading a sample of
+                  open it with its key, restic copy the TRUSTED snapshots of every repository (the backup
+                  server's rule, rempart_backup_server.trust: admitted, no anomaly, before any open hold), verify (restic check reading a sample of
                   the data, all of it for vital datasets), record medium, contents, checksums and time in the
                   offline ledger, then unmount, close, power off the disk and record when it went offline
   status          (rempart-offline-status.timer) rotation alerts: newest copy older than the policy, unknown
@@ -34,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rempart_backup_server.trust import trusted_ids
 from rempart_host import alert as alert_command
 from rempart_host import program
 from rempart_host.files import locked, read_json, write_atomic
@@ -257,7 +259,11 @@ def copy_dataset(config: dict[str, Any], name: str, target: Path) -> dict[str, A
     destination.parent.mkdir(parents=True, exist_ok=True)
     if not (destination / "config").exists():
         restic(config, name, destination, "init", "--from-repo", str(source), "--copy-chunker-params")
-    restic(config, name, destination, "copy", "--from-repo", str(source))
+    chosen = trusted_ids(config["server_state_dir"], name)
+    if not chosen:
+        raise RuntimeError(f"{name}: no trusted snapshot to copy (none admitted yet, or all after an open prune "
+                           "hold: rempart-backup-admin status)")  # fmt: skip
+    restic(config, name, destination, "copy", "--from-repo", str(source), *chosen)
     full = datasets(config)[name]["criticality"] == "vital"
     read = "--read-data" if full else f"--read-data-subset={config['read_data_subset']}"
     restic(config, name, destination, "check", read)

@@ -4,8 +4,10 @@
 For each dataset: ``restic copy`` of the on-site repository into its offsite S3 repository (created on the first
 run with ``restic init --from-repo … --copy-chunker-params``, same password, so deduplication matches), then the
 retention refresh (``rempart.offsite_retention``, deployed beside this file) so that every repository state of the
-last ``retention_days`` days stays locked and recoverable. Snapshots under a prune hold are copied too: the copy is
-immutable, copying during an attack is what we want.
+last ``retention_days`` days stays locked and recoverable. Only TRUSTED snapshots are copied (the backup server's
+rule, ``rempart_backup_server.trust``: admitted, flagged by no anomaly rule, arrived before any open prune hold): what
+arrives during a hold waits on-site until an admin clears it, and an anomaly's snapshot never leaves. The lag counts
+trusted snapshots not yet offsite; ``rempart_offsite_snapshots_untrusted`` counts those kept back.
 
 Writes Prometheus textfile metrics ``rempart_offsite_*`` per dataset and exits non-zero (unit failed, journal at
 err/crit) when a dataset failed or lags more than ``max_lag_seconds``: never silent.
@@ -29,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rempart_backup_server.trust import trusted_ids
 from rempart_host import alert as alert_command
 from rempart_host import program
 from rempart_host.files import read_json, write_atomic
@@ -98,7 +101,9 @@ def _snapshots(env: dict[str, str], local: bool) -> list[dict[str, Any]]:
 def arrivals(config: dict[str, Any], name: str) -> dict[str, float]:
     """Snapshot id -> arrival time stamped by the backup server (its ledger), when known."""
     found: dict[str, float] = {}
-    for entry in Ledger(Path(config["ledger_dir"]) / f"{name}.jsonl").read(skip_invalid=True):
+    for entry in Ledger(Path(config["server_state_dir"]) / "ledger" / f"{name}.jsonl").read(
+        skip_invalid=True
+    ):
         if entry.get("event") == "snapshot" and isinstance(entry.get("arrived"), int | float):
             found[entry["id"]] = float(entry["arrived"])
     return found
@@ -177,7 +182,12 @@ def copy_dataset(config: dict[str, Any], name: str, writer: dict[str, str]) -> d
         raise RuntimeError(
             f"offsite repository unreachable ({probe.returncode}): {probe.stderr.strip()[-400:]}"
         )
-    copy = restic(env, "copy", "--retry-lock", config["retry_lock"], "--quiet", timeout=timeout)
+    on_site = {s["id"] for s in _snapshots(env, local=True)}
+    chosen = [i for i in trusted_ids(config["server_state_dir"], name) if i in on_site]
+    if not chosen:
+        raise RuntimeError("no trusted snapshot to copy (none admitted yet, or all after an open prune hold: "
+                           "rempart-backup-admin status)")  # fmt: skip
+    copy = restic(env, "copy", "--retry-lock", config["retry_lock"], "--quiet", *chosen, timeout=timeout)
     if copy.returncode != 0:
         raise RuntimeError(f"restic copy failed ({copy.returncode}): {copy.stderr.strip()[-400:]}")
     copied = offsite_ids(_snapshots(env, local=False))
@@ -229,7 +239,11 @@ def run(config: dict[str, Any], names: list[str], writer: dict[str, str]) -> int
         now = time.time()
         try:
             local = _snapshots(env, local=True)
+            trusted = set(trusted_ids(config["server_state_dir"], name))
+            held_back = [s for s in local if s["id"] not in trusted]
+            local = [s for s in local if s["id"] in trusted]
             lag, pending = lag_seconds(local, set(state.get("copied", [])), arrivals(config, name), now)
+            values["snapshots_untrusted"] = len(held_back)
         except (RuntimeError, OSError, ValueError) as error:
             log(f"rempart-offsite: {name}: cannot read the on-site snapshots: {error}", 3)
             lag, pending = now - float(state.get("last_success", 0) or now), -1

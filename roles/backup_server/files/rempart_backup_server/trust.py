@@ -51,6 +51,13 @@ def trusted_snapshots(entries: Sequence[dict[str, Any]], hold: float | None) -> 
     return sorted(chosen, key=lambda e: float(e["arrived"]))
 
 
+def trusted_ids(state_dir: str | Path, dataset: str) -> list[str]:
+    """Every trusted snapshot id of a dataset, oldest arrival first: what an offsite or offline copy carries
+    (those programs run on this host and read the same ledger and holds)."""
+    config = {"state_dir": str(state_dir)}
+    return [e["id"] for e in trusted_snapshots(ledger(config, dataset), hold_since(config, dataset))]
+
+
 def newest_trusted(config: dict[str, Any], dataset: str) -> str | None:
     chosen = trusted_snapshots(ledger(config, dataset), hold_since(config, dataset))
     return chosen[-1]["id"] if chosen else None
