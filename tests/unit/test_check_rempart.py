@@ -260,3 +260,70 @@ def test_prometheus_label_escapes():
     assert check.parse_labels(r'dataset="a\"b",host="h\\x"') == {"dataset": 'a"b', "host": "h\\x"}
     with pytest.raises(ValueError):
         check.parse_labels("dataset=unquoted")
+
+
+# --------------------------------------------------------------------------- the bucket, as rempart offsite-watch sees it
+
+
+def watch_file(lab, now: float, **state: Any) -> None:
+    """The metrics `rempart offsite-watch` itself writes (its own function), into the folder check_rempart reads."""
+    import datetime as dt
+
+    from rempart.offsite_verify import RepositoryState
+    from rempart.offsite_watch import metrics, watch_findings
+
+    moment = dt.datetime.fromtimestamp(now, dt.UTC)
+    fresh = {"partages": moment - dt.timedelta(hours=2), "imagerie-médicale": moment - dt.timedelta(hours=2)}
+    repository = RepositoryState(current=40, sampled=40, min_horizon=moment + dt.timedelta(days=44),
+                                 newest_snapshot=dict(fresh), refreshed=dict(fresh))  # fmt: skip
+    for key, value in state.items():
+        setattr(repository, key, value)
+    findings = watch_findings(repository, 30, moment, dt.timedelta(hours=30), dt.timedelta(hours=48))
+    lab.write(
+        "rempart_offsite_watch", metrics("rempart-lab-offsite", repository, findings, moment).splitlines()
+    )
+
+
+def test_offsite_mode_says_when_the_bucket_is_not_watched_from_here(lab, capsys):
+    lab.healthy(time.time())
+    code, status, _ = lab.run("offsite", capsys=capsys)
+    assert code == 0 and "compartiment non surveillé ici" in status
+
+
+def test_bucket_watch_hidden_objects_and_stale_refresh(lab, capsys):
+    import datetime as dt
+
+    now = time.time()
+    lab.healthy(now)
+    watch_file(lab, now)
+    code, status, perf = lab.run("offsite", capsys=capsys)
+    assert code == 0 and "OK : imagerie-médicale, partages, compartiment rempart-lab-offsite" in status, (
+        status
+    )
+    assert "non surveillé" not in status
+    assert {"horizon verrou rempart-lab-offsite", "objets masqués rempart-lab-offsite"} <= {
+        p["label"] for p in perf
+    }
+
+    watch_file(lab, now, hidden=["partages/data/00/0011", "partages/index/aa"])
+    code, status, _ = lab.run("offsite", capsys=capsys)
+    assert code == 2 and "compartiment rempart-lab-offsite : 2 objet(s) masqué(s)" in status, status
+
+    stale = dt.datetime.fromtimestamp(now, dt.UTC) - dt.timedelta(hours=60)
+    watch_file(lab, now, refreshed={"partages": stale, "imagerie-médicale": None})
+    code, status, _ = lab.run("offsite", capsys=capsys)
+    assert code == 2, status
+    assert "rétention de partages rafraîchie il y a 2.5 j" in status
+    assert "rétention de imagerie-médicale jamais rafraîchie" in status
+
+    soon = dt.datetime.fromtimestamp(now, dt.UTC) + dt.timedelta(days=2)
+    watch_file(lab, now, short=[("partages/data/00/0011", soon)])  # locked 2 days ahead, retention 30
+    code, status, _ = lab.run("offsite", capsys=capsys)
+    assert code == 1 and "1 constat(s) de rempart offsite-watch (verrou plus court" in status, status
+
+    watch_file(lab, now - 60 * HOUR)  # the watch itself stopped running
+    code, status, _ = lab.run("offsite", capsys=capsys)
+    assert code == 2 and "contrôle du compartiment (rempart offsite-watch) vieux de 2.5 j" in status, status
+
+    watch_file(lab, now)
+    assert lab.run("offsite", capsys=capsys)[0] == 0  # recovery

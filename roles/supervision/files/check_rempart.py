@@ -7,7 +7,11 @@ roles/supervision writes from the establishment (alerts.thresholds, alerts.overr
 repository quota). Modes:
 
   backups     per dataset: newest successful backup against rpo_hours, last job result, prune hold, anomaly
-  offsite     per dataset: lag of the immutable offsite copy behind the newest on-site snapshot, last copy result
+  offsite     per dataset: lag of the immutable offsite copy behind the newest on-site snapshot, last copy result;
+              per bucket, when ``rempart offsite-watch`` writes its metrics into the same folder (it runs with the
+              restore key, independently of the copy): objects hidden by a delete marker, retention refresh age
+              per repository, locks shorter than the retention, the watch's own age. Without those metrics the
+              bucket itself is not judged (the status line says "compartiment non surveillé").
   drill       per dataset: age and result of the last restore drill
   repository  per dataset: repository use against its quota, age and result of the last restic check
   offline     per dataset: newest offline copy against the rotation (when the establishment declares one); a
@@ -21,6 +25,7 @@ Run by NRPE or check_by_ssh: ``check_rempart --mode backups [--dataset partages]
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
@@ -185,6 +190,51 @@ def check_offsite(name: str, dataset: dict[str, Any], metrics: Metrics, now: flo
     return finding
 
 
+def _watch_samples(metrics: Metrics, bucket: str, name: str) -> list[tuple[dict[str, str], float]]:
+    samples = metrics.samples.get(f"rempart_offsite_watch_{name}", [])
+    return [(labels, value) for labels, value in samples if labels.get("bucket") == bucket]
+
+
+def check_offsite_buckets(metrics: Metrics, limits: dict[str, Any], now: float) -> list[Finding]:
+    """One finding per bucket that ``rempart offsite-watch`` reports on (none when it does not run here)."""
+    warning = float(limits["offsite_lag_warning_hours"]) * 3600
+    critical = float(limits["offsite_lag_critical_hours"]) * 3600
+    findings = []
+    for labels, last in metrics.samples.get("rempart_offsite_watch_last_run_timestamp_seconds", []):
+        bucket = labels.get("bucket", "?")
+        of = functools.partial(_watch_samples, metrics, bucket)
+        finding = Finding(f"compartiment {bucket}", OK)
+        age = max(0.0, now - last)
+        state = _age_state(age, warning, critical)
+        if state != OK:
+            finding.worse(state, f"contrôle du compartiment (rempart offsite-watch) vieux de {_hours(age)}")
+        hidden = sum(v for _, v in of("hidden_objects"))
+        if hidden > 0:
+            finding.worse(CRITICAL, f"{hidden:.0f} objet(s) masqué(s) par un marqueur de suppression : attaque "
+                                    "possible, restaurer avec rempart offsite-recover (docs/offsite.md)")  # fmt: skip
+        explained = hidden > 0
+        for repository, refresh in sorted(
+            ((k.get("repository", "?"), v) for k, v in of("refresh_age_seconds"))
+        ):
+            if refresh < 0:
+                finding.worse(WARNING, f"rétention de {repository} jamais rafraîchie")
+            elif _age_state(refresh, warning, critical) != OK:
+                finding.worse(_age_state(refresh, warning, critical),
+                              f"rétention de {repository} rafraîchie il y a {_hours(refresh)}")  # fmt: skip
+            else:
+                continue
+            explained = True
+        raised = sum(v for _, v in of("findings"))
+        if raised > 0 and not explained:
+            finding.worse(WARNING, f"{raised:.0f} constat(s) de rempart offsite-watch (verrou plus court que la "
+                                   "rétention, copie en retard) : lire sa sortie")  # fmt: skip
+        for _, horizon in of("min_lock_horizon_seconds"):
+            finding.perfdata.append(Perf(f"horizon verrou {bucket}", round(horizon), "s", None, None))
+        finding.perfdata.append(Perf(f"objets masqués {bucket}", hidden, "", None, 1, 0))
+        findings.append(finding)
+    return findings
+
+
 def check_drill(name: str, dataset: dict[str, Any], metrics: Metrics, now: float) -> Finding:
     limits = dataset["thresholds"]
     warning = float(limits["drill_age_warning_days"]) * 86400
@@ -301,7 +351,12 @@ def evaluate(config: dict[str, Any], mode: str, datasets: list[str], now: float)
         finding.perfdata.append(Perf("isolé", 1 if isolated is not None else 0, "", None, 1, 0, 1))
         return [finding]
     metrics = Metrics(Path(config["metrics_dir"]))
-    return [CHECKS[mode](name, config["datasets"][name], metrics, now) for name in datasets]
+    findings = [CHECKS[mode](name, config["datasets"][name], metrics, now) for name in datasets]
+    if mode == "offsite" and datasets:
+        strictest = min((config["datasets"][n]["thresholds"] for n in datasets),
+                        key=lambda t: float(t["offsite_lag_warning_hours"]))  # fmt: skip
+        findings += check_offsite_buckets(metrics, strictest, now)
+    return findings
 
 
 def status_line(config: dict[str, Any], mode: str, findings: list[Finding]) -> tuple[int, str]:
@@ -315,6 +370,8 @@ def status_line(config: dict[str, Any], mode: str, findings: list[Finding]) -> t
         parts.append(f"OK : {', '.join(fine)}")
     if mode != "redbutton" and isolation(config) is not None:
         parts.append("serveur isolé par le bouton rouge (sauvegardes suspendues)")
+    if mode == "offsite" and findings and not any(f.dataset.startswith("compartiment ") for f in findings):
+        parts.append("compartiment non surveillé ici (rempart offsite-watch n'écrit pas dans ce dossier)")
     text = " ; ".join(parts) or "aucun jeu de données"
     perfdata = " ".join(str(p) for f in findings for p in f.perfdata)
     line = f"REMPART {MODES[mode]} {STATE_NAMES[worst]} - {config.get('establishment', '')} : {text}"
