@@ -175,7 +175,8 @@ def make_server(tmp_path: Path, files: dict[str, bytes], *, corrupt: str | None 
     manifest.write_text("".join(f"{hashlib.sha256(c).hexdigest()}  {p}\n" for p, c in files.items()))
     (state / "ledger").mkdir()
     (state / "locks").mkdir()
-    entry = {"event": "snapshot", "id": "snap1", "arrived": 1_800_000_000, "trusted": True, "manifest": str(manifest),
+    entry = {"event": "snapshot", "id": "snap1", "arrived": 1_800_000_000, "admitted": True, "trusted": True,
+             "manifest": str(manifest),
              "stats": {"processed_bytes": sum(map(len, files.values()))}}  # fmt: skip
     (state / "ledger" / "partages.jsonl").write_text(json.dumps(entry) + "\n")
     secrets.mkdir()
@@ -192,7 +193,6 @@ def make_server(tmp_path: Path, files: dict[str, bytes], *, corrupt: str | None 
         "backup_config": str(server), "work_dir": str(drill / "work"), "results_dir": str(drill / "results"),
         "requests_dir": str(drill / "requests"), "metrics_dir": str(drill / "metrics"), "pg_bindir": "/nonexistent",
         "server_user": pwd.getpwuid(os.getuid()).pw_name, "program_dir": str(DRILL_FILES), "unit": "rempart-drill",
-        "admin_command": str(tmp_path / "no-admin-command"),
         "load_forbidden_paths": [str(secrets), str(repos), str(state), str(drill), str(drill / "metrics")],
         "full_max_bytes": 10, "sample_files": 10, "fail_over_rto": True,
         "datasets": [{"name": "partages", "kind": "files", "criticality": "important", "rto_hours": 24,
@@ -251,7 +251,7 @@ def test_drill_verifies_every_file_and_writes_a_valid_result(
     assert f"TemporaryFileSystem={tmp_path / 'repos'}:ro" in properties
     assert f"BindReadOnlyPaths={tmp_path / 'repos' / 'partages'}" in properties
     assert {"PrivateNetwork=yes", f"InaccessiblePaths=-{tmp_path / 'state'}"} <= set(properties)
-    assert result["datasets"][0]["snapshot_chosen_by"].startswith("ledger")
+    assert result["datasets"][0]["snapshot_chosen_by"] == "newest trusted (rempart_backup_server.trust)"
 
 
 def test_restored_symlinks_are_refused_never_followed(
@@ -320,34 +320,34 @@ def test_the_drill_loads_a_dump_in_a_secretless_dynamic_user_unit(
     assert result["errors"] == ["public.sejours: 1999 rows loaded, 2000 expected (drill)"]
 
 
-def test_the_trusted_snapshot_comes_from_the_admin_command_when_it_has_one(tmp_path: Path) -> None:
-    admin = tmp_path / "admin"
-    ledger = [{"event": "snapshot", "id": "a" * 64, "arrived": 1, "trusted": True, "manifest": "m"},
-              {"event": "snapshot", "id": "b" * 64, "arrived": 2, "trusted": True, "manifest": "m"}]  # fmt: skip
-    server = drill_program.Server.__new__(drill_program.Server)
-    server.ledger = lambda name: ledger  # type: ignore[method-assign]
-    config = {"admin_command": str(admin)}
-    for script, expected in [
-        ("echo " + "a" * 64, "a" * 64),
-        ("echo 'invalid choice: trusted' >&2; exit 2", "b" * 64),
-    ]:
-        admin.write_text(f"#!/bin/sh\n{script}\n")
-        admin.chmod(0o755)
-        assert drill_program.choose_snapshot(server, config, "dpi")[0]["id"] == expected
-    admin.write_text("#!/bin/sh\nexit 1\n")
-    with pytest.raises(drill_program.DrillError, match="no trusted snapshot"):
-        drill_program.choose_snapshot(server, config, "dpi")
+def test_the_drill_restores_the_newest_trusted_snapshot_by_the_backup_servers_rule(tmp_path: Path) -> None:
+    """The one rule (rempart_backup_server.trust): flagged, unadmitted, forgotten, quarantined and held snapshots
+    are skipped; the chosen one needs a checksum manifest."""
 
-
-def test_the_ledger_fallback_skips_flagged_forgotten_and_held_snapshots() -> None:
     def snap(sid: str, at: float, **extra: Any) -> dict[str, Any]:
-        return {"event": "snapshot", "id": sid, "arrived": at, "trusted": True, "manifest": "m", **extra}
+        return {"event": "snapshot", "id": sid * 64, "arrived": at, "admitted": True, "trusted": True,
+                "manifest": "m", **extra}  # fmt: skip
 
-    ledger = [snap("a", 1), snap("b", 2), snap("c", 3, anomaly=["volume"]), {"event": "hold", "at": 3.5},
-              snap("d", 4), snap("e", 5, admitted=False), {"event": "forgotten", "ids": ["b"]}]  # fmt: skip
-    assert drill_program.newest_trusted_in_ledger(ledger)["id"] == "a"
-    ledger.append({"event": "hold-cleared", "at": 6})
-    assert drill_program.newest_trusted_in_ledger(ledger)["id"] == "d"
+    ledger = [snap("a", 1), snap("b", 2), snap("c", 3, anomaly=["volume"]), snap("d", 4, admitted=False),
+              snap("e", 5), {"event": "forgotten", "ids": ["e" * 64]}, snap("f", 6, manifest=None),
+              snap("1", 7)]  # fmt: skip
+    (tmp_path / "ledger").mkdir()
+    (tmp_path / "ledger" / "dpi.jsonl").write_text("".join(json.dumps(e) + "\n" for e in ledger))
+    server = drill_program.Server.__new__(drill_program.Server)
+    server.config = {"state_dir": str(tmp_path)}
+    (tmp_path / "holds").mkdir()
+    (tmp_path / "holds" / "dpi.json").write_text(json.dumps({"since": 5.5, "reasons": ["anomaly"]}))
+    entry, chosen_by = drill_program.choose_snapshot(server, "dpi")
+    assert entry["id"] == "b" * 64 and chosen_by == "newest trusted (rempart_backup_server.trust)"
+    (tmp_path / "holds" / "dpi.json").unlink()
+    assert drill_program.choose_snapshot(server, "dpi")[0]["id"] == "1" * 64
+    with (tmp_path / "ledger" / "dpi.jsonl").open("a") as ledger_file:
+        ledger_file.write(json.dumps({"event": "forgotten", "ids": ["1" * 64]}) + "\n")
+    with pytest.raises(drill_program.DrillError, match="no checksum manifest"):
+        drill_program.choose_snapshot(server, "dpi")  # f: trusted, but nothing to verify against
+    (tmp_path / "holds" / "dpi.json").write_text(json.dumps({"since": 0.5, "reasons": ["anomaly"]}))
+    with pytest.raises(drill_program.DrillError, match="no trusted snapshot of dpi"):
+        drill_program.choose_snapshot(server, "dpi")
 
 
 def test_rows_are_compared_with_the_servers_count_first_and_say_so() -> None:

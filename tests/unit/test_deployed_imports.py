@@ -21,7 +21,7 @@ HOST_PACKAGES = {
     "rempart_host",
 }  # + degraded_export: python3-jinja2
 # roles whose validate.yml refuses to run before backup_server on the same host: its package is there (the trust rule)
-AFTER_BACKUP_SERVER = {"offsite_copy", "offline_copy"}
+AFTER_BACKUP_SERVER = {"offsite_copy", "offline_copy", "restore_drill"}
 
 
 def deployed_files() -> list[Path]:

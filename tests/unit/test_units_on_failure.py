@@ -9,10 +9,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLER = ROOT / "roles/program_library/templates/rempart-failure@.service.j2"
-# roles/restore_drill adopts the library and the handler in its own rewrite (issue 20 item 2)
-UNITS = sorted(
-    p for p in ROOT.glob("roles/*/templates/*.service.j2") if p != HANDLER and "restore_drill" not in p.parts
-)
+UNITS = sorted(p for p in ROOT.glob("roles/*/templates/*.service.j2") if p != HANDLER)
 
 
 def test_the_units_are_found():

@@ -17,6 +17,9 @@ inaccessible. The dump reaches it only as stdin; it prints one JSON object on st
                                         private /var/tmp, the dump piped into ``mariadb --sandbox`` as user
                                         ``loader`` (privileges on DATABASE only: no FILE, SUPER, PROCESS)
 
+Standard library and python3-psycopg2 only (no rempart_host): the same file restores a dump onto a rebuilt database
+server (``postgresql-into``, roles/restore_drill/README.md), where nothing else of Rempart is installed.
+
 PATH...: folders this step must NOT be able to read (secrets, repositories...): it refuses to run if it can, or
 if it runs as root or sees a network interface other than lo.
 
@@ -74,10 +77,6 @@ class Refused(Exception):
 
 class LoadError(Exception):
     """The load failed (the message never quotes the dump's content)."""
-
-
-def log(message: str, priority: int = 6) -> None:
-    print(f"<{priority}>{message}", file=sys.stderr, flush=True)
 
 
 def run(*args: str, env: dict[str, str] | None = None, stdin: IO[bytes] | None = None) -> str:
@@ -421,10 +420,8 @@ def main(argv: Sequence[str]) -> int:
         or argv[1] not in ("postgresql", "mariadb")
         or (argv[1] == "postgresql" and len(argv) < 4)
     ):
-        log(
-            "usage: rempart_drill_load.py postgresql BINDIR DATABASE [PATH...] | mariadb DATABASE [PATH...]",
-            3,
-        )
+        print("usage: rempart_drill_load.py postgresql BINDIR DATABASE [PATH...] | mariadb DATABASE [PATH...] | "
+              "postgresql-into DSN", file=sys.stderr)  # fmt: skip
         return 64
     kind = argv[1]
     bindir, database, forbidden = (

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
 """Rempart restore drill: restore each dataset into a sandbox and prove it is usable (flow 6, BP100-OPS-11 / R22).
 
-Installed by the Ansible role ``restore_drill`` as /usr/local/lib/rempart/rempart_restore_drill.py. Three steps,
-three units, each with only what it needs (issue 15: a client's dump is hostile data, never code):
+Installed by the Ansible role ``restore_drill`` as /usr/local/lib/rempart/rempart_restore_drill.py and run as
+``python3 -I /usr/local/lib/rempart/python/rempart_run.py /usr/local/lib/rempart/rempart_restore_drill.py ...`` (the
+library rempart_host: role program_library; a crash still writes ``rempart_program_last_run_success`` 0, exits
+non-zero and the unit's ``OnFailure=`` alerts). Three steps, three units, each with only what it needs (issue 15: a
+client's dump is hostile data, never code):
 
   run REQUEST        ``rempart-drill@<REQUEST>.service``, root without secrets: the secrets folder and the
                      repositories are inaccessible to it. REQUEST = "scheduled" (every configured dataset) or the
@@ -20,9 +23,9 @@ three units, each with only what it needs (issue 15: a client's dump is hostile 
                      O_NOFOLLOW by the parent), is loaded as a non-superuser into a throw-away server, rows counted.
 
 For each dataset, in restore order (``depends_on`` first, BP100-OPS-12 / R23):
-  * the snapshot: ``rempart-backup-admin trusted DATASET`` when the backup server has that command (admitted,
-    trusted, no anomaly, older than any open hold); otherwise the newest ledger entry that is trusted, not
-    flagged, not forgotten, older than any open hold, with a checksum manifest;
+  * the snapshot: the newest TRUSTED one, by the backup server's own rule (``rempart_backup_server.trust``, what
+    ``rempart-backup-admin trusted DATASET`` prints: admitted, no anomaly, not forgotten nor quarantined, older
+    than any open hold); it must have a checksum manifest;
   * full restore for ``vital`` datasets and any dataset up to ``full_max_bytes``; above, a random sample of
     ``sample_files`` files of the manifest (a new sample every drill);
   * every restored file's sha256 against the job's manifest (missing, different or not a regular file = failed);
@@ -41,7 +44,6 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import math
 import os
 import pwd
 import random
@@ -56,9 +58,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rempart_host import program
+from rempart_host.files import write_atomic
+from rempart_host.journal import log
+from rempart_host.metrics import write_samples
+
 CONFIG = Path(os.environ.get("REMPART_RESTORE_DRILL_CONFIG", "/etc/rempart/restore-drill.json"))
 CHUNK = 1 << 20
-SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}")
 SANDBOX = [
     "PrivateNetwork=yes", "RestrictAddressFamilies=AF_UNIX", "IPAddressDeny=any", "PrivateTmp=yes",
     "PrivateDevices=yes", "ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes",
@@ -75,20 +81,8 @@ ROWS_SOURCES = {
 }
 
 
-def log(message: str, priority: int = 6) -> None:
-    print(f"<{priority}>{message}", file=sys.stderr, flush=True)
-
-
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def write_atomic(path: Path, text: str, mode: int = 0o640) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.chmod(mode)
-    tmp.replace(path)
 
 
 class DrillError(Exception):
@@ -120,55 +114,25 @@ class Server:
             yield
 
 
-def forgotten_ids(ledger: list[dict[str, Any]]) -> set[str]:
-    return {i for e in ledger if e.get("event") == "forgotten" for i in (e.get("ids") or [])}
+def trusted(server: Server, name: str) -> list[str]:
+    """The dataset's trusted snapshot ids, oldest first: the backup server's rule, read from its ledger and holds
+    (rempart_backup_server is installed on this host by the backup_server role)."""
+    from rempart_backup_server.trust import trusted_ids  # run step only: the restore unit has no state folder
+
+    return trusted_ids(server.config["state_dir"], name)
 
 
-def newest_trusted_in_ledger(ledger: list[dict[str, Any]]) -> dict[str, Any]:
-    """The newest snapshot entry that is trusted, admitted (when admission recorded it), flagged by no anomaly
-    rule, not forgotten by retention, older than any hold still open, and has a checksum manifest."""
-    forgotten = forgotten_ids(ledger)
-    open_holds: list[float] = []
-    for entry in ledger:
-        if entry.get("event") == "hold":
-            open_holds.append(float(entry.get("at") or 0))
-        elif entry.get("event") == "hold-cleared":
-            open_holds.clear()
-    before = min(open_holds) if open_holds else math.inf
-    candidates = [e for e in ledger if e.get("event") == "snapshot" and e.get("trusted") is True
-                  and e.get("admitted", True) is True and not e.get("anomaly") and e.get("manifest")
-                  and e.get("id") not in forgotten and float(e.get("arrived") or 0) < before]  # fmt: skip
-    if not candidates:
-        raise DrillError(
-            "no trusted snapshot with a checksum manifest in the ledger: nothing proven restorable"
-        )
-    return max(candidates, key=lambda e: float(e["arrived"]))
-
-
-def choose_snapshot(server: Server, config: dict[str, Any], name: str) -> tuple[dict[str, Any], str]:
-    """(ledger entry, how it was chosen). The backup server's own word (rempart-backup-admin trusted) when it has
-    that command; the ledger rule above when the command does not exist (older backup server)."""
-    ledger = server.ledger(name)
-    admin = config.get("admin_command")
-    answer = None
-    if admin:
-        try:
-            answer = subprocess.run([admin, "trusted", name], capture_output=True, text=True, check=False,
-                                    timeout=600)  # fmt: skip
-        except FileNotFoundError:
-            answer = None
-    if answer is not None and not (answer.returncode == 2 and "invalid choice" in answer.stderr):
-        chosen = answer.stdout.strip()
-        if answer.returncode != 0 or not SNAPSHOT_ID.fullmatch(chosen):
-            raise DrillError(
-                f"no trusted snapshot: {Path(admin).name} trusted {name} exited {answer.returncode}"
-            )
-        entry = next((e for e in reversed(ledger) if e.get("event") == "snapshot"
-                      and str(e.get("id", "")).startswith(chosen)), None)  # fmt: skip
-        if entry is None or not entry.get("manifest"):
-            raise DrillError(f"trusted snapshot {chosen[:8]} has no checksum manifest in the ledger")
-        return entry, f"{Path(admin).name} trusted"
-    return newest_trusted_in_ledger(ledger), "ledger (rempart-backup-admin has no trusted command)"
+def choose_snapshot(server: Server, name: str) -> tuple[dict[str, Any], str]:
+    """(ledger entry, how it was chosen): the newest trusted snapshot, which must have a checksum manifest."""
+    chosen = trusted(server, name)
+    if not chosen:
+        raise DrillError(f"no trusted snapshot of {name} (none admitted, or all after an open prune hold: "
+                         "rempart-backup-admin status)")  # fmt: skip
+    entry = next((e for e in reversed(server.ledger(name)) if e.get("event") == "snapshot"
+                  and e.get("id") == chosen[-1]), None)  # fmt: skip
+    if entry is None or not entry.get("manifest"):
+        raise DrillError(f"trusted snapshot {chosen[-1][:8]} has no checksum manifest in the ledger")
+    return entry, "newest trusted (rempart_backup_server.trust)"
 
 
 def read_manifest(path: str) -> list[tuple[str, str]]:
@@ -324,11 +288,11 @@ def open_dump(target: Path, name: str) -> int:
 
 def load_dump(config: dict[str, Any], dataset: dict[str, Any], target: Path, unit: str) -> dict[str, Any]:
     descriptor = open_dump(target, f"{dataset['database']}.sql")
-    program = ["/usr/bin/python3", str(Path(config["program_dir"]) / "rempart_drill_load.py")]
+    loader = str(Path(config["program_dir"]) / "rempart_drill_load.py")
     if dataset["kind"] == "postgresql":
-        argv = [*program, "postgresql", config["pg_bindir"], dataset["database"]]
+        argv = program.command(loader, "postgresql", config["pg_bindir"], dataset["database"])
     else:
-        argv = [*program, "mariadb", dataset["database"]]
+        argv = program.command(loader, "mariadb", dataset["database"])
     try:
         return start_unit(
             unit, load_properties(config), [*argv, *config["load_forbidden_paths"]], stdin=descriptor
@@ -376,12 +340,11 @@ def drill_dataset(
     total = 0
     unit = f"{config.get('unit', 'rempart-drill')}-{{step}}-{name}-{stamp}"
     try:
-        # chosen before taking the dataset's lock (the admin command may take it), checked again under it
-        entry, chosen_by = choose_snapshot(server, config, name)
-        with server.lock(name):
-            if entry["id"] in forgotten_ids(server.ledger(name)):
+        entry, chosen_by = choose_snapshot(server, name)
+        with server.lock(name):  # checked again under the lock: retention may have run in between
+            if entry["id"] not in trusted(server, name):
                 raise DrillError(
-                    f"snapshot {entry['id'][:8]} was forgotten by retention while the drill chose it"
+                    f"snapshot {entry['id'][:8]} was forgotten or quarantined while the drill chose it"
                 )
             result.update(snapshot=entry["id"], snapshot_chosen_by=chosen_by, snapshot_arrived=datetime.fromtimestamp(
                 float(entry["arrived"]), UTC).isoformat(timespec="seconds"))  # fmt: skip
@@ -408,11 +371,11 @@ def drill_dataset(
                 )
             restic = server.config.get("restic", "/usr/bin/restic")
             repository = str(Path(server.config["repos_dir"]) / name)
+            secrets = str(Path(server.config["secrets_dir"]) / f"{name}.json")
+            argv = program.command(str(Path(config["program_dir"]) / "rempart_restore_drill.py"), "restore", restic,
+                                   repository, secrets, entry["id"], str(target), *([str(include)] if include else []))  # fmt: skip
             restored = start_unit(unit.format(step="restore"), restore_properties(config, server.config, name, target),
-                                  ["/usr/bin/python3", str(Path(config["program_dir"]) / "rempart_restore_drill.py"),
-                                   "restore", restic, repository, str(Path(server.config["secrets_dir"]) / f"{name}.json"),
-                                   entry["id"], str(target),
-                                   *([str(include)] if include else [])])  # fmt: skip
+                                  argv)  # fmt: skip
         if restored.get("rc") != 0:
             result["errors"].append(
                 f"restic restore exited {restored.get('rc')}: {str(restored.get('stderr'))[-600:]}"
@@ -466,26 +429,19 @@ def drill_dataset(
 # --------------------------------------------------------------------------- a drill run
 
 
-def metric_lines(results: list[dict[str, Any]], started: float, finished: float, ok: bool) -> str:
-    lines = [
-        "# HELP rempart_drill_success 1 if every dataset of the last restore drill was restored and verified",
-        "# TYPE rempart_drill_success gauge",
-        f"rempart_drill_success {1 if ok else 0}",
-        "# HELP rempart_drill_last_run_timestamp_seconds end of the last restore drill",
-        "# TYPE rempart_drill_last_run_timestamp_seconds gauge",
-        f"rempart_drill_last_run_timestamp_seconds {finished:.0f}",
-        "# HELP rempart_drill_duration_seconds duration of the last restore drill",
-        "# TYPE rempart_drill_duration_seconds gauge",
-        f"rempart_drill_duration_seconds {finished - started:.3f}",
-        "# HELP rempart_drill_dataset_success 1 if the dataset was restored and verified by the last drill",
-        "# TYPE rempart_drill_dataset_success gauge",
-    ]
-    lines += [f'rempart_drill_dataset_success{{dataset="{r["dataset"]}"}} {1 if r["status"] == "passed" else 0}'
-              for r in results]  # fmt: skip
-    lines += ["# HELP rempart_drill_restore_seconds restore and verification time of the dataset",
-              "# TYPE rempart_drill_restore_seconds gauge"]  # fmt: skip
-    lines += [f'rempart_drill_restore_seconds{{dataset="{r["dataset"]}"}} {r["duration_s"]}' for r in results]
-    return "\n".join(lines) + "\n"
+def write_drill_metrics(metrics_dir: str, results: list[dict[str, Any]], started: float, finished: float,
+                        ok: bool) -> None:  # fmt: skip
+    samples = [
+        ("rempart_drill_success", "1 if every dataset of the last restore drill was restored and verified", {},
+         1 if ok else 0),
+        ("rempart_drill_last_run_timestamp_seconds", "end of the last restore drill", {}, round(finished)),
+        ("rempart_drill_duration_seconds", "duration of the last restore drill", {}, round(finished - started, 3)),
+    ]  # fmt: skip
+    samples += [("rempart_drill_dataset_success", "1 if the dataset was restored and verified by the last drill",
+                 {"dataset": r["dataset"]}, 1 if r["status"] == "passed" else 0) for r in results]  # fmt: skip
+    samples += [("rempart_drill_restore_seconds", "restore and verification time of the dataset",
+                 {"dataset": r["dataset"]}, r["duration_s"]) for r in results]  # fmt: skip
+    write_samples(metrics_dir, "rempart_drill", samples)
 
 
 def requested(config: dict[str, Any], request: str) -> list[dict[str, Any]]:
@@ -531,12 +487,11 @@ def run(request: str) -> int:
                 "host": os.uname().nodename, "passed": ok, "datasets": results}  # fmt: skip
     name = f"{stamp}.json"
     write_atomic(
-        Path(config["results_dir"]) / name, json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+        Path(config["results_dir"]) / name, json.dumps(document, indent=2, ensure_ascii=False) + "\n", 0o640
     )
     if request != "scheduled":
-        write_atomic(Path(config["requests_dir"]) / f"{request}.result", name + "\n")
-    write_atomic(Path(config["metrics_dir"]) / "rempart_drill.prom", metric_lines(results, started, finished, ok),
-                 0o644)  # fmt: skip
+        write_atomic(Path(config["requests_dir"]) / f"{request}.result", name + "\n", 0o640)
+    write_drill_metrics(config["metrics_dir"], results, started, finished, ok)
     if not ok:
         failed = [r["dataset"] for r in results if r["status"] != "passed"]
         log(f"rempart: RESTORE DRILL FAILED for {', '.join(failed) or 'every dataset'} (result {name})", 2)
@@ -559,4 +514,9 @@ def main(argv: Iterable[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    if sys.argv[1:2] == ["run"]:  # the drill unit: never silent (metric, exit status, OnFailure=)
+        settings = json.loads(CONFIG.read_text(encoding="utf-8"))
+        sys.exit(
+            program.run(lambda: main(sys.argv), program="restore-drill", metrics_dir=settings["metrics_dir"])
+        )
+    sys.exit(main(sys.argv))  # the restore step: its transient unit sees no metrics folder
