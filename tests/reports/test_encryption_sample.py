@@ -85,3 +85,15 @@ def test_the_offsite_objects_are_sampled_and_reach_the_report(
     hds03 = requirement(document, "HDS-03")
     assert hds03["status"] == "conforme", hds03
     assert "hors site : partages" in hds03["evidence"] and "0 en clair" in hds03["evidence"]
+
+
+def test_ciphertext_that_starts_like_json_is_not_plaintext_but_json_is():
+    """restic's files begin with a random IV: about 1 in 128 starts with "{" or "["; the judgement must not rest on
+    one byte (a demo report once named a small encrypted snapshot object "en clair")."""
+    module = sampler()
+    for first in (b"{", b"[", b"\x1f\x8b"):
+        for size in (200, 600, 70000):
+            assert not module.plaintext(first + os.urandom(size)), (first, size)
+    assert module.plaintext(b'{"time":"2026-12-06T08:00:00Z","tree":"ab12","paths":["/srv"]}')
+    assert module.plaintext(b"[" + b'{"id": 1, "nom": "Dupont"}, ' * 20 + b"]")
+    assert module.plaintext(b"\x1f\x8b\x08\x00" + os.urandom(100))  # a gzip stream is not restic's format
