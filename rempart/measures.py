@@ -306,15 +306,31 @@ def offline_copy(inputs: Inputs, requirement: Requirement) -> Finding:
 
 
 def _ransomware_window(inputs: Inputs) -> list[tuple[str, datetime, float, bool]]:
-    """Snapshots that arrived during the newest ransomware drill: (dataset, arrival, changed ratio, flagged)."""
+    """Snapshots that arrived during the newest ransomware drill: (dataset, arrival, changed ratio, flagged).
+    A dataset's first snapshot is left out (everything in it is new: no rule compares it with anything)."""
     drill = max(inputs.results.ransomware, key=lambda r: r.finished)
     found = []
     for name, history in inputs.results.backups.items():
         for job in history.successes():
             arrived = job.finished or job.started
-            if drill.started <= arrived <= drill.finished and job.changed_ratio is not None:
+            if drill.started <= arrived <= drill.finished and job.changed_ratio is not None and not job.first:
                 found.append((name, arrived, job.changed_ratio, job.anomaly))
-    return found
+    return sorted(found, key=lambda w: w[1])
+
+
+def _attack_backups(
+    window: list[tuple[str, datetime, float, bool]], threshold: float
+) -> list[tuple[str, datetime, float, bool]]:
+    """Per dataset, the first snapshot of the drill that changed at least ``threshold`` of its files: the one that
+    stored the encrypted state. The drill then restores the data and backs it up again; that snapshot (a mass
+    change back to the good files) is the drill's own repair, not an attack to detect."""
+    seen: set[str] = set()
+    chosen = []
+    for entry in window:
+        if entry[2] >= threshold and entry[0] not in seen:
+            seen.add(entry[0])
+            chosen.append(entry)
+    return chosen
 
 
 @measure
@@ -335,12 +351,14 @@ def anomaly_detection(inputs: Inputs, requirement: Requirement) -> Finding:
             + hold_text,
         )
     threshold = requirement.thresholds.get("changed_ratio", 0.5)
-    mass = [w for w in window if w[2] >= threshold]
+    mass = _attack_backups(window, threshold)
     missed = [w for w in mass if not w[3]]
     flagged = [w for w in mass if w[3]]
     text = (
-        f"exercice rançongiciel du {fr_datetime(drill.finished)} : {len(mass)} sauvegarde(s) modifiant au moins "
-        f"{fr_number(100 * threshold, 0)} % des fichiers, {len(flagged)} signalée(s) comme anomalie"
+        f"exercice rançongiciel du {fr_datetime(drill.finished)} : {len(mass)} sauvegarde(s) des données chiffrées "
+        f"(la première de chaque jeu modifiant au moins {fr_number(100 * threshold, 0)} % des fichiers ; ni la "
+        f"première sauvegarde d'un jeu ni celle des données restaurées ne comptent), {len(flagged)} signalée(s) "
+        "comme anomalie"
     )
     text += "".join(
         f" ; NON signalée : {name} ({fr_number(100 * ratio, 0)} % des fichiers modifiés, arrivée le {fr_datetime(at)})"

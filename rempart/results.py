@@ -32,6 +32,9 @@ class BackupJob(Result):
     trusted: bool = True  # the server's arrival checks passed (ledger `trusted`)
     changed_ratio: float | None = None  # share of files added or changed (ledger `stats`)
     entropy_share: float | None = None  # share of sampled touched files that look encrypted
+    first: bool = (
+        False  # the dataset's first snapshot: everything is new, no anomaly rule applies (ledger `stats`)
+    )
 
     @property
     def usable(self) -> bool:
@@ -255,6 +258,7 @@ def history_from_ledger(dataset: str, lines: list[str]) -> BackupHistory:
                     "trusted": bool(entry.get("trusted", True)) and bool(admitted),
                     "changed_ratio": stats.get("changed_ratio"),
                     "entropy_share": stats.get("entropy_share"),
+                    "first": bool(stats.get("first")),
                 }
             )
         elif event == "job-failed":

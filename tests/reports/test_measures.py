@@ -189,3 +189,30 @@ def test_a_result_older_than_the_catalogue_allows_is_stale(inventory, complete, 
     later = now + timedelta(days=40)  # the OpenSCAP scan and the offsite check (31 days) are now too old
     found = statuses(inventory, complete, later)
     assert found["BP028-01"] == found["BP100-EXT-03"] == found["HDS-02"] == "périmé"
+
+
+def test_a_first_backup_and_the_drills_own_restore_are_not_missed_detections(inventory, complete, now):
+    """Shape of a demo run: a dataset backed up for the first time when the drill starts (everything new), the
+    encrypted snapshot flagged, then the restored data backed up again (a mass change back, not flagged). Only
+    the encrypted one is an attack to detect; when it goes unflagged the requirement fails, naming it."""
+    at = now - timedelta(hours=2, minutes=58)
+    first = {"started": (at - timedelta(minutes=1)).isoformat(), "finished": at.isoformat(), "duration_s": 60.0,
+             "status": "success", "changed_ratio": 1.0, "first": True}  # fmt: skip
+    write(complete / "backups" / "imagerie.json", {"dataset": "imagerie", "jobs": [first]})
+
+    def restored_again(content: dict) -> None:
+        done = now - timedelta(hours=2, minutes=35)
+        content["jobs"].append({"started": (done - timedelta(minutes=2)).isoformat(), "finished": done.isoformat(),
+                                "duration_s": 120.0, "status": "success", "changed_ratio": 1.0, "anomaly": False})  # fmt: skip
+
+    _json(complete / "backups" / "classeur-degrade.json", restored_again)
+    _, document = generate(inventory, complete, now)
+    detection = requirement(document, "BP100-OPS-10")
+    assert detection["status"] == "conforme", detection["evidence"]
+    assert "1 sauvegarde(s) des données chiffrées" in detection["evidence"]
+    _json(complete / "backups" / "classeur-degrade.json", lambda c: c["jobs"][-2].update({"anomaly": False}))
+    _, document = generate(inventory, complete, now)
+    detection = requirement(document, "BP100-OPS-10")
+    assert (
+        detection["status"] == "non conforme" and "NON signalée : classeur-degrade" in detection["evidence"]
+    )
