@@ -1,6 +1,7 @@
 """The report and the plan printed to PDF by Debian's headless Chromium (rempart report --pdf), read back with
-pdftotext: the verdict comes first, every time carries its zone, and no English status word reaches the director
-(the raw attack log is quoted only in annex A)."""
+pdftotext (reading order): the verdict comes first, every time carries its zone, no English status word reaches
+the director (the raw attack log is quoted only in annex A); and, with the harness the rescue binder's print tests
+use (tests/chromium_pdf.py: text with positions, pdfminer.six), no text of any page is printed over other text."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from chromium_pdf import overprinted, read_pdf
 from test_measures import complete  # noqa: F401 (fixture)
 
 from rempart.documents import write_documents
@@ -27,6 +29,12 @@ TIME_WITH_ZONE = re.compile(r"\b\d{2}/\d{2}/\d{4} à \d{2}:\d{2} \(UTC[+-]\d{2}:
 
 
 def pdf_text(path: Path) -> str:
+    """The PDF's text in reading order (pdftotext), after checking with the shared harness that no line of any
+    page is printed over another."""
+    pages = read_pdf(path)
+    assert pages
+    for page in pages:
+        assert overprinted(page) == [], (path.name, page.number, overprinted(page)[:3])
     return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, check=True).stdout
 
 
