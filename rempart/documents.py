@@ -70,9 +70,16 @@ def _charts(evidence: Evidence, results: Results) -> dict[str, str]:
         "duration": time_series("Durée des sauvegardes", "minutes", durations),
         "age": time_series("Écart entre deux sauvegardes réussies (RPO effectif)", "heures", age_series),
         "rto": target_vs_measured(
-            "RTO : durée de restauration mesurée et cible",
+            "RTO : durée de reprise (étapes mesurées et déclarées) et cible",
             "h",
-            [(d.name, float(d.rto_hours), d.rto_measured_hours) for d in evidence.datasets],
+            [
+                (
+                    d.name,
+                    float(d.rto_hours),
+                    d.rto_total_hours if d.rto_total_hours is not None else d.rto_measured_hours,
+                )
+                for d in evidence.datasets
+            ],
         ),
     }
 

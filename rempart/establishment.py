@@ -363,6 +363,14 @@ class Alerts(Strict):
         return values
 
 
+class RecoveryStep(Strict):
+    """A step of the dataset's recovery that the lab cannot time (rebuilding the host, reinstalling and restarting
+    the application, checks by the users): the establishment's own estimate, shown as declared, never measured."""
+
+    step: str = Field(min_length=3, max_length=120)
+    hours: float = Field(gt=0, le=8760)
+
+
 class Dataset(Strict):
     name: DatasetName
     host: str = Field(min_length=1)
@@ -376,6 +384,10 @@ class Dataset(Strict):
     depends_on: list[str] = Field(default_factory=list)
     description: str = ""
     backup: DatasetBackup = Field(default_factory=DatasetBackup)
+    # The RTO is the sum of the recovery's steps: those the restore drill times (restore and verification, and
+    # for a database the load), plus these declared estimates for the rest. None declared: "RTO tenu" is not
+    # claimed (the report says what is missing).
+    recovery_steps: list[RecoveryStep] = Field(default_factory=list)
 
 
 class Establishment(Strict):

@@ -14,14 +14,57 @@ from typing import Any, Literal
 
 from rempart.catalogue import UNMEASURED, Catalogue, Requirement, catalogue
 from rempart.dependencies import restore_order
-from rempart.establishment import Establishment
+from rempart.establishment import Dataset, Establishment
+from rempart.french import fr_datetime
 from rempart.measures import MEASURES, Finding, Inputs, last_drill_of
-from rempart.results import HostPackages, Results
+from rempart.results import Drill, DrillDataset, HostPackages, Results
 from rempart.tested_set import compare_installed, read_tested
 
 Status = Literal["conforme", "non conforme", "non mesuré", "périmé"]
 STATUSES: tuple[Status, ...] = ("conforme", "non conforme", "périmé", "non mesuré")
 Verdict = Literal["conforme", "non conforme", "incomplet"]
+
+
+@dataclass
+class RtoStep:
+    """A step of a dataset's recovery: timed by the last restore drill, declared by the establishment
+    (``recovery_steps``), or neither (hours None)."""
+
+    label: str  # French: what the step is, and for a measured one what exactly was timed
+    hours: float | None
+    source: Literal["mesuré", "non mesuré", "déclaré", "non déclaré"]
+
+
+UNDECLARED_STEP = (
+    "reconstruction de l'hôte et remise en service de l'application : ni mesurée ni déclarée (recovery_steps "
+    "du dossier dans le fichier de l'établissement)"
+)
+
+
+def rto_steps(dataset: Dataset, drill: tuple[Drill, DrillDataset] | None) -> list[RtoStep]:
+    """The recovery's steps in the order they run: what the drill timed, then the declared estimates."""
+    steps: list[RtoStep] = []
+    if drill is None:
+        steps.append(RtoStep("restauration et contrôle : le dossier n'est dans aucun exercice de restauration",
+                             None, "non mesuré"))  # fmt: skip
+    else:
+        run, result = drill
+        total = result.rto_estimated_s if result.rto_estimated_s is not None else result.duration_s
+        load = result.load_s or 0.0
+        sampled = " (échantillon, extrapolé à la taille complète)" if result.scope == "sample" else ""
+        steps.append(RtoStep(
+            f"restauration depuis le dépôt sur site et contrôle de l'empreinte de chaque fichier{sampled}, "
+            f"exercice du {fr_datetime(run.finished)}", round((total - load) / 3600, 4), "mesuré",
+        ))  # fmt: skip
+        if result.load_s is not None:
+            steps.append(RtoStep(
+                "chargement du dump dans une base de travail et comptage des lignes de chaque table",
+                round(load / 3600, 4), "mesuré",
+            ))  # fmt: skip
+    steps += [RtoStep(step.step, step.hours, "déclaré") for step in dataset.recovery_steps]
+    if not dataset.recovery_steps:
+        steps.append(RtoStep(UNDECLARED_STEP, None, "non déclaré"))
+    return steps
 
 
 @dataclass
@@ -49,10 +92,14 @@ class DatasetEvidence:
     rto_measured_hours: (
         float | None
     )  # the drill's restore + verification in its sandbox (see rto_measured_what)
-    rto_met: bool | None
+    rto_met: (
+        bool | None
+    )  # the sum of every step within rto_hours; None while a step is neither timed nor declared
     anomaly: bool
     prune_hold: bool
     anomalous_snapshots: int = 0  # successful snapshots left out of the RPO (anomaly or untrusted)
+    rto_steps: list[RtoStep] = field(default_factory=list)
+    rto_total_hours: float | None = None  # measured + declared steps; None while one is missing
     rule_32110: dict[str, bool | None] = field(default_factory=dict)
 
     @property
@@ -82,10 +129,11 @@ class HostSoftware:
 
 
 RTO_MEASURED_WHAT = (
-    "durée de l'exercice de restauration : restauration depuis le dépôt sur site dans un bac à sable du serveur "
-    "de sauvegarde, vérification de chaque fichier et, pour une base, chargement dans une base de travail et "
-    "comptage des lignes ; la reconstruction du serveur de production et le rechargement de l'application ne "
-    "sont pas mesurés"
+    "somme des étapes de la reprise : celles que l'exercice de restauration chronomètre (restauration depuis le "
+    "dépôt sur site dans un bac à sable du serveur de sauvegarde, contrôle de chaque fichier et, pour une base, "
+    "chargement dans une base de travail et comptage des lignes), puis les estimations déclarées par "
+    "l'établissement pour le reste (reconstruction de l'hôte, remise en service de l'application) ; sans "
+    "estimation déclarée, le RTO n'est pas dit tenu"
 )
 
 
@@ -149,7 +197,13 @@ def _dataset_evidence(
     drill_result = drill[1] if drill else None
     verified_at = drill[0].finished if drill and drill_result and drill_result.status == "passed" else None
     errors = (drill_result.files_failed + len(drill_result.errors)) if drill_result else None
-    rto_measured = drill_result.duration_s / 3600 if drill_result else None
+    steps = rto_steps(dataset, drill)
+    rto_measured = sum(s.hours or 0.0 for s in steps if s.source == "mesuré") if drill_result else None
+    rto_total = (
+        round(sum(s.hours or 0.0 for s in steps), 4)
+        if drill_result and all(s.hours is not None for s in steps)
+        else None
+    )
     media = ["production"]
     if last:
         media.append("disque (dépôt sur site, ajout seul)")
@@ -179,7 +233,9 @@ def _dataset_evidence(
         last_verified_restore=verified_at,
         restore_errors=errors,
         rto_measured_hours=round(rto_measured, 4) if rto_measured is not None else None,
-        rto_met=(rto_measured <= dataset.rto_hours) if rto_measured is not None else None,
+        rto_met=(rto_total <= dataset.rto_hours) if rto_total is not None else None,
+        rto_steps=steps,
+        rto_total_hours=rto_total,
         anomaly=any(j.anomaly for j in jobs[-1:]),
         prune_hold=bool(history and history.prune_hold),
         anomalous_snapshots=sum(not j.usable for j in jobs),

@@ -67,6 +67,9 @@ class DrillDataset(Result):
     rto_hours: float | None = None
     errors: list[str] = Field(default_factory=list)
     scope: Literal["full", "sample"] = "full"
+    restore_s: float | None = None  # the restore unit: restic restore, then every restored file hashed
+    load_s: float | None = None  # a database's load unit: the dump loaded into a scratch server, rows counted
+    rto_estimated_s: float | None = None  # duration_s, extrapolated to the full size for a sampled dataset
 
 
 class Drill(Result):

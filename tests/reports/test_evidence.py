@@ -32,7 +32,14 @@ def test_report_reflects_recorded_results(inventory, results, now):
     assert dpi["restore_errors"] == 0
     assert requirement(document, "CARE-D2-03")["status"] == "conforme"
     assert requirement(document, "TK-RANSOM")["status"] == "conforme"
-    assert "0,15 / 4 h" in html
+    # the RTO is the sum of the steps: 540 s timed by the drill, then the lab's declared 1 h + 0.5 h
+    assert dpi["rto_total_hours"] == 1.65
+    assert [(s["source"], s["hours"]) for s in dpi["rto_steps"]] == [
+        ("mesuré", 0.15),
+        ("déclaré", 1),
+        ("déclaré", 0.5),
+    ]
+    assert "1,65 / 4 h" in html and "réinstallation du serveur PostgreSQL à partir du socle" in html
     assert "fichiers perdus : <strong>0</strong>" in html
     assert "backup-01" in html and "90 %" in html
 

@@ -43,8 +43,12 @@ def test_contacts_governance_and_document_control_come_from_the_file(inventory, 
 
 def test_measured_drill_durations_appear_in_the_recovery_sequence(inventory, results, now):
     text = plan(inventory, results, now)
-    assert "9 min (restauration et vérification" in text  # dpi-postgresql: 540 s in the drill file
-    assert "non mesurée" in text  # classeur-degrade was not in the drill
+    # dpi-postgresql: 540 s in the drill file, then the declared 60 + 30 min
+    assert "de chaque fichier, exercice du" in text and ": 9 min (mesuré)" in text
+    assert "redémarrage du DPI et contrôle par les référents : 30 min (déclaré)" in text
+    assert "<td>99 min</td>" in text
+    # classeur-degrade was not in the drill: its declared step alone is no total
+    assert "aucun exercice de restauration : non mesuré" in text and "<td>incomplet</td>" in text
 
 
 def test_offline_media_appear_only_when_declared(inventory, results, now):

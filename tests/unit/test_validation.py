@@ -135,6 +135,12 @@ INVALID: list[tuple[str, Mutation, str, str]] = [
         "cycle dpi-postgresql -> partages -> dpi-postgresql",
     ),
     ("dataset typo key", _set("datasets.0.rpo", 4), "establishment.datasets[0].rpo", "valid keys here: name"),
+    (
+        "recovery step of no duration",
+        _set("datasets.0.recovery_steps", [{"step": "réinstallation du serveur", "hours": 0}]),
+        "establishment.datasets[0].recovery_steps[0].hours",
+        "greater than 0",
+    ),
 ]
 
 

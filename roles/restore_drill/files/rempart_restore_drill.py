@@ -33,7 +33,9 @@ For each dataset, in restore order (``depends_on`` first, BP100-OPS-12 / R23):
     rows the SERVER counted when it admitted the job (ledger ``server_rows``), the rows the client claimed
     (``client.rows``, labelled client-asserted), or the rows of the dump's own COPY/INSERT data; ``rows_source``
     says which;
-  * the time, against ``rto_hours`` (sampled datasets: extrapolated to the full size).
+  * the time, against ``rto_hours`` (sampled datasets: extrapolated to the full size), and its steps: ``restore_s``
+    (the restore unit: restic restore and every file hashed) and ``load_s`` (a database's load unit); the report
+    adds the establishment's declared estimates for the steps the drill cannot time (``recovery_steps``).
 Result JSON (rempart.results.Drill) in <results_dir>/<UTC>.json, metrics rempart_drill_*; exit 1 and a
 journal line at ``crit`` when any dataset failed: a failed verification is a failed drill, never a warning.
 """
@@ -374,8 +376,10 @@ def drill_dataset(
             secrets = str(Path(server.config["secrets_dir"]) / f"{name}.json")
             argv = program.command(str(Path(config["program_dir"]) / "rempart_restore_drill.py"), "restore", restic,
                                    repository, secrets, entry["id"], str(target), *([str(include)] if include else []))  # fmt: skip
+            step = time.monotonic()
             restored = start_unit(unit.format(step="restore"), restore_properties(config, server.config, name, target),
                                   argv)  # fmt: skip
+            result["restore_s"] = round(time.monotonic() - step, 3)
         if restored.get("rc") != 0:
             result["errors"].append(
                 f"restic restore exited {restored.get('rc')}: {str(restored.get('stderr'))[-600:]}"
@@ -397,7 +401,9 @@ def drill_dataset(
             extra = set(restored.get("files") or {}) - {f"/{dataset['database']}.sql"}
             if extra:
                 raise DrillError(f"refused: the dump's snapshot holds {len(extra)} other file(s)")
+            step = time.monotonic()
             loaded = load_dump(config, dataset, target, unit.format(step="load"))
+            result["load_s"] = round(time.monotonic() - step, 3)
             result["load"] = {k: loaded.get(k) for k in ("sandbox", "skipped", "refused")}
             if loaded.get("error"):
                 raise DrillError(
