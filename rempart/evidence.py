@@ -198,7 +198,9 @@ def _dataset_evidence(
     verified_at = drill[0].finished if drill and drill_result and drill_result.status == "passed" else None
     errors = (drill_result.files_failed + len(drill_result.errors)) if drill_result else None
     steps = rto_steps(dataset, drill)
-    rto_measured = sum(s.hours or 0.0 for s in steps if s.source == "mesuré") if drill_result else None
+    rto_measured = (
+        round((drill_result.rto_estimated_s or drill_result.duration_s) / 3600, 4) if drill_result else None
+    )  # the drill's own total (its steps are rounded apart)
     rto_total = (
         round(sum(s.hours or 0.0 for s in steps), 4)
         if drill_result and all(s.hours is not None for s in steps)
@@ -232,7 +234,7 @@ def _dataset_evidence(
         offline_current=offline_current if (offline or results.offline) else None,
         last_verified_restore=verified_at,
         restore_errors=errors,
-        rto_measured_hours=round(rto_measured, 4) if rto_measured is not None else None,
+        rto_measured_hours=rto_measured,
         rto_met=(rto_total <= dataset.rto_hours) if rto_total is not None else None,
         rto_steps=steps,
         rto_total_hours=rto_total,
