@@ -4,9 +4,7 @@ turns the supervision's check_rempart (roles/supervision, offsite mode) reading 
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,14 +33,8 @@ THRESHOLDS = {"backup_age_warning_ratio": 1.0, "backup_age_critical_ratio": 2.0,
 
 def check_offsite(tmp_path: Path, capsys) -> tuple[int, str]:
     """check_rempart --mode offsite on the folder the watch wrote into, the copy itself up to date."""
-    check = sys.modules.get("check_rempart")
-    if check is None:  # the deployed plugin, loaded as tests/unit/test_check_rempart.py does
-        program = Path(__file__).resolve().parents[2] / "roles/supervision/files/check_rempart.py"
-        spec = importlib.util.spec_from_file_location("check_rempart", program)
-        assert spec and spec.loader
-        check = importlib.util.module_from_spec(spec)
-        sys.modules["check_rempart"] = check
-        spec.loader.exec_module(check)
+    import check_rempart as check  # roles/supervision/files (pytest pythonpath), as deployed
+
     (tmp_path / "rempart_offsite_partages.prom").write_text(
         'rempart_offsite_lag_seconds{dataset="partages"} 0\nrempart_offsite_last_run_success{dataset="partages"} 1\n'
     )

@@ -4,22 +4,14 @@ of the plugin (quoted labels with accents)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import check_rempart as check  # roles/supervision/files (pytest pythonpath), as deployed
 import pytest
-
-PROGRAM = Path(__file__).resolve().parents[2] / "roles/supervision/files/check_rempart.py"
-spec = importlib.util.spec_from_file_location("check_rempart", PROGRAM)
-assert spec and spec.loader
-check = importlib.util.module_from_spec(spec)
-sys.modules["check_rempart"] = check
-spec.loader.exec_module(check)
 
 HOUR = 3600.0
 THRESHOLDS = {

@@ -6,22 +6,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import importlib.util
 import json
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-FILES = Path(__file__).resolve().parents[2] / "roles/supervision/files"
-sys.path.insert(0, str(FILES))
-spec = importlib.util.spec_from_file_location("rempart_alert", FILES / "rempart_alert.py")
-assert spec and spec.loader
-alerts = importlib.util.module_from_spec(spec)
-sys.modules["rempart_alert"] = alerts
-spec.loader.exec_module(alerts)
+import rempart_alert as alerts  # roles/supervision/files (pytest pythonpath), as deployed
 
 THRESHOLDS = {
     "backup_age_warning_ratio": 1.0, "backup_age_critical_ratio": 2.0, "backup_grace_minutes": 60,

@@ -3,19 +3,11 @@ would pass the quota is stopped (alert, metric), the usage metrics carry the use
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-PROGRAM = Path(__file__).resolve().parents[2] / "roles/supervision/files/rempart_quota.py"
-spec = importlib.util.spec_from_file_location("rempart_quota", PROGRAM)
-assert spec and spec.loader
-quota = importlib.util.module_from_spec(spec)
-sys.modules["rempart_quota"] = quota
-spec.loader.exec_module(quota)
+import rempart_quota as quota  # roles/supervision/files (pytest pythonpath), as deployed
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ of what Grafana provisions accepts, every panel's PromQL parses (promtool) and n
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import jsonschema
@@ -65,11 +63,8 @@ def test_rules_read_only_threshold_metrics_the_role_writes():
 
 
 def test_threshold_metrics_agree_with_check_rempart(establishment_data):
-    spec = importlib.util.spec_from_file_location("check_rempart_for_rules", FILES / "check_rempart.py")
-    assert spec and spec.loader
-    check = importlib.util.module_from_spec(spec)
-    sys.modules["check_rempart_for_rules"] = check
-    spec.loader.exec_module(check)
+    import check_rempart as check  # roles/supervision/files (pytest pythonpath)
+
     establishment_data["alerts"] = {
         "email": ["a@ch-lab.fr"],
         "smtp_relay": "smtp:25",
