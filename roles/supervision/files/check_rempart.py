@@ -216,11 +216,11 @@ def check_offsite_buckets(metrics: Metrics, limits: dict[str, Any], now: float) 
         for repository, refresh in sorted(
             ((k.get("repository", "?"), v) for k, v in of("refresh_age_seconds"))
         ):
+            stale = _age_state(refresh, warning, critical)
             if refresh < 0:
                 finding.worse(WARNING, f"rétention de {repository} jamais rafraîchie")
-            elif _age_state(refresh, warning, critical) != OK:
-                finding.worse(_age_state(refresh, warning, critical),
-                              f"rétention de {repository} rafraîchie il y a {_hours(refresh)}")  # fmt: skip
+            elif stale != OK:
+                finding.worse(stale, f"rétention de {repository} rafraîchie il y a {_hours(refresh)}")
             else:
                 continue
             explained = True

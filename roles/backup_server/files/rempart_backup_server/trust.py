@@ -59,8 +59,8 @@ def trusted_ids(state_dir: str | Path, dataset: str) -> list[str]:
 
 
 def newest_trusted(config: dict[str, Any], dataset: str) -> str | None:
-    chosen = trusted_snapshots(ledger(config, dataset), hold_since(config, dataset))
-    return chosen[-1]["id"] if chosen else None
+    chosen = trusted_ids(config["state_dir"], dataset)
+    return chosen[-1] if chosen else None
 
 
 def parse_moment(value: str) -> float:
