@@ -157,7 +157,17 @@ def stored_bytes(s3: Any, bucket: str, prefix: str) -> int:
     return sum(e[0].size for e in history(s3, bucket, prefix).values() if e and not e[0].delete_marker)
 
 
-def copy_dataset(config: dict[str, Any], name: str, writer: dict[str, str]) -> dict[str, Any]:
+def on_site_view(
+    config: dict[str, Any], env: dict[str, str], name: str
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The on-site snapshots and the ids the backup server trusts (oldest arrival first): read once per dataset
+    and run, for the copy and for the lag."""
+    return _snapshots(env, local=True), trusted_ids(config["server_state_dir"], name)
+
+
+def copy_dataset(
+    config: dict[str, Any], name: str, writer: dict[str, str], view: tuple[list[dict[str, Any]], list[str]]
+) -> dict[str, Any]:
     """Copy + refresh one dataset; returns what the metrics need. Raises on failure."""
     from rempart.offsite_retention import refresh_retention
     from rempart.offsite_s3 import client
@@ -182,8 +192,8 @@ def copy_dataset(config: dict[str, Any], name: str, writer: dict[str, str]) -> d
         raise RuntimeError(
             f"offsite repository unreachable ({probe.returncode}): {probe.stderr.strip()[-400:]}"
         )
-    on_site = {s["id"] for s in _snapshots(env, local=True)}
-    chosen = [i for i in trusted_ids(config["server_state_dir"], name) if i in on_site]
+    on_site = {s["id"] for s in view[0]}
+    chosen = [i for i in view[1] if i in on_site]
     if not chosen:
         raise RuntimeError("no trusted snapshot to copy (none admitted yet, or all after an open prune hold: "
                            "rempart-backup-admin status)")  # fmt: skip
@@ -213,8 +223,10 @@ def run(config: dict[str, Any], names: list[str], writer: dict[str, str]) -> int
         state = read_state(config, name)
         env = restic_env(config, name, writer)
         values: dict[str, float] = {}
+        view = None
         try:
-            result = copy_dataset(config, name, writer)
+            view = on_site_view(config, env, name)
+            result = copy_dataset(config, name, writer, view)
             previous = int(state.get("stored_bytes", 0))
             state.update(
                 copied=result["copied"], stored_bytes=result["stored"], last_success=time.time(), failures=0
@@ -238,8 +250,8 @@ def run(config: dict[str, Any], names: list[str], writer: dict[str, str]) -> int
             status = 1
         now = time.time()
         try:
-            local = _snapshots(env, local=True)
-            trusted = set(trusted_ids(config["server_state_dir"], name))
+            local, trusted_list = view or on_site_view(config, env, name)
+            trusted = set(trusted_list)
             held_back = [s for s in local if s["id"] not in trusted]
             local = [s for s in local if s["id"] in trusted]
             lag, pending = lag_seconds(local, set(state.get("copied", [])), arrivals(config, name), now)
