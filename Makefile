@@ -71,13 +71,13 @@ lab-vault: $(VENV)/.installed
 	@$(BIN)/rempart init-vault $(INVENTORY) --vault-password-file $(ANSIBLE_VAULT_PASSWORD_FILE)
 
 lab-up: lab-image lab-vault
-	@$(BIN)/rempart lab up --inventory $(INVENTORY)
-	@$(BIN)/rempart lab-offsite up --inventory $(INVENTORY) --vault-password-file $(ANSIBLE_VAULT_PASSWORD_FILE)
+	@$(BIN)/rempart-lab up --inventory $(INVENTORY)
+	@$(BIN)/rempart-lab offsite up --inventory $(INVENTORY) --vault-password-file $(ANSIBLE_VAULT_PASSWORD_FILE)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/lab-bootstrap.yml
 
 lab-down:
-	@$(BIN)/rempart lab-offsite down --inventory $(INVENTORY)
-	@$(BIN)/rempart lab down --inventory $(INVENTORY)
+	@$(BIN)/rempart-lab offsite down --inventory $(INVENTORY)
+	@$(BIN)/rempart-lab down --inventory $(INVENTORY)
 
 demo: lab-up
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/site.yml

@@ -11,8 +11,6 @@ from rempart import (
     documents,
     ght_stacks,
     hardening_scan,
-    lab,
-    lab_offsite,
     offsite_outputs,
     offsite_pack_config,
     offsite_recover,
@@ -32,7 +30,6 @@ from rempart.validation import HARDENING_LEVEL_VARIABLE, hardening_level_set_in_
 COMMAND_MODULES = (
     documents,
     hardening_scan,
-    lab,
     scaffold,
     secrets,
     offsite_verify,
@@ -42,7 +39,6 @@ COMMAND_MODULES = (
     offsite_rotation,
     offsite_outputs,
     offsite_pack_config,
-    lab_offsite,
     ght_stacks,
     tested_set,
 )

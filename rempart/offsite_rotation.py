@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 from rempart.inventory import load_establishment_data
-from rempart.lab import PROJECT
 from rempart.offsite_outputs import OutputsError, split_outputs, write_public, write_secrets
 from rempart.offsite_s3 import utcnow
 
@@ -67,7 +66,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--stack", required=True, help="the establishment's Pulumi stack")
     parser.add_argument("--inventory", type=Path, required=True, help="inventories/<name>")
     parser.add_argument("--vault-password-file", type=Path, required=True)
-    parser.add_argument("--pulumi-dir", type=Path, default=PROJECT / "pulumi")
+    parser.add_argument("--pulumi-dir", type=Path, default=Path(__file__).resolve().parent.parent / "pulumi")
     parser.add_argument("--policy-pack-config", type=Path, help="from `rempart offsite-pack-config`")
     parser.set_defaults(handler=_run)
 

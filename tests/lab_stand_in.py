@@ -1,5 +1,5 @@
 """The lab's offsite stand-in (tests/moto_lab.py: strict Object Lock, IAM enforced) in its own process on
-127.0.0.1, with the lab establishment's bucket and identities made as `rempart lab-offsite up` makes them.
+127.0.0.1, with the lab establishment's bucket and identities made as `rempart-lab offsite up` makes them.
 Import the fixtures into a test module: ``from lab_stand_in import lab_bucket, stand_in``."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from rempart.inventory import inventory_hosts, load_establishment_data
-from rempart.lab_offsite import SERVER_SCRIPT, _answers, provision
 from rempart.validation import load_valid
+from rempart_lab.offsite import SERVER_SCRIPT, _answers, provision
 
 
 def _free_port() -> int:

@@ -7,7 +7,7 @@ AWS authorizes them as below (Service Authorization Reference, "Actions defined 
 policy is judged wrongly: the writer could set a legal hold (moto: PutObject), which AWS refuses it
 (s3:PutObjectLegalHold is denied to it), and restic's HEAD bucket would need a ``s3:HeadBucket`` AWS does not have.
 
-``python tests/moto_lab.py -H 10.89.60.1 -p 9000`` (started by ``rempart lab-offsite up``).
+``python tests/moto_lab.py -H 10.89.60.1 -p 9000`` (started by ``rempart-lab offsite up``).
 """
 
 from __future__ import annotations

@@ -120,6 +120,7 @@ def test_the_collection_ships_the_controller_package_its_plugins_import(installe
     assert (target / "rempart/validation.py").is_file() and (
         target / "rempart/templates/rapport-care.html.j2"
     ).is_file()
+    assert not (target / "rempart_lab").exists()  # the lab driver is not shipped to hospitals
 
 
 def test_the_execution_environment_context_holds_the_collection_and_the_runtime_lock(built, tmp_path):

@@ -15,7 +15,7 @@ server=bb-backup-01
 client=bb-files-01
 datasets=(bench-sql bench-dicom bench-docs)
 
-down() { [ "${KEEP:-0}" = 1 ] || rempart lab down --inventory "$inventory" >/dev/null; }
+down() { [ "${KEEP:-0}" = 1 ] || rempart-lab down --inventory "$inventory" >/dev/null; }
 trap down EXIT
 drop_caches() { sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }
 # measure CONTAINER COMMAND -> "wall_s cpu_s maxrss_kib rc": run with the jobs' priority (same transient-unit
@@ -52,7 +52,7 @@ mibs() { echo "scale=1; $1 / $2" | bc; }
 ratio() { echo "scale=2; $1 / $2" | bc; }
 
 echo "== lab up, converge (roles backup_server + backup_client)"
-rempart lab up --inventory "$inventory" >/dev/null
+rempart-lab up --inventory "$inventory" >/dev/null
 (cd "$root" && ansible-playbook -i "$inventory" tests/benchmarks/backup-converge.yml >/tmp/rempart-bench-converge.log) \
   || { tail -30 /tmp/rempart-bench-converge.log; exit 1; }
 stamp="$SIZE $(sha256sum "$root/tests/benchmarks/backup-generate.py" | cut -c1-16)"

@@ -85,25 +85,25 @@ converge() {  # INVENTORY LOG: prints elapsed seconds
 
 bash "$project/lab/build-image.sh" >/dev/null
 current=""
-trap '[ -z "$current" ] || rempart lab down --inventory "$current" >/dev/null 2>&1 || true' EXIT
+trap '[ -z "$current" ] || rempart-lab down --inventory "$current" >/dev/null 2>&1 || true' EXIT
 declare -A fresh second changed
 load_start=$(cut -d' ' -f1 /proc/loadavg)
 for n in $sizes; do
   inventory=$state/inventory-$n
   write_inventory "$n" "$inventory"
-  [ -z "$current" ] || rempart lab down --inventory "$current" >/dev/null 2>&1 || true
+  [ -z "$current" ] || rempart-lab down --inventory "$current" >/dev/null 2>&1 || true
   current=$inventory
   log "$n client(s): fresh containers"
   # a loaded machine can take more than lab up's 90 s to boot 9 containers: up again waits for the late ones
-  for attempt in 1 2 3; do rempart lab up --inventory "$inventory" >/dev/null 2>&1 && break; done
-  rempart lab up --inventory "$inventory" >/dev/null
+  for attempt in 1 2 3; do rempart-lab up --inventory "$inventory" >/dev/null 2>&1 && break; done
+  rempart-lab up --inventory "$inventory" >/dev/null
   fresh[$n]=$(converge "$inventory" "$out/converge-$n-1.log")
   log "$n client(s): fresh converge ${fresh[$n]} s; second run"
   second[$n]=$(converge "$inventory" "$out/converge-$n-2.log")
   changed[$n]=$(recap_sum changed "$out/converge-$n-2.log")
   log "$n client(s): second run ${second[$n]} s, changed=${changed[$n]}"
 done
-rempart lab down --inventory "$current" >/dev/null 2>&1 || true
+rempart-lab down --inventory "$current" >/dev/null 2>&1 || true
 current=""
 
 first=$(tr ' ' '\n' <<<"$sizes" | sort -n | head -1)   # ratio: largest vs smallest size, whatever the order

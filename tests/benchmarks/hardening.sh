@@ -96,9 +96,9 @@ lynis_index() {
 scanner_chroot
 bash "$project/lab/build-image.sh" >/dev/null
 log "starting 4 fresh targets"
-rempart lab down --inventory "$inventory" >/dev/null 2>&1 || true
-rempart lab up --inventory "$inventory" >/dev/null
-trap 'rempart lab down --inventory "$inventory" >/dev/null 2>&1 || true' EXIT
+rempart-lab down --inventory "$inventory" >/dev/null 2>&1 || true
+rempart-lab up --inventory "$inventory" >/dev/null
+trap 'rempart-lab down --inventory "$inventory" >/dev/null 2>&1 || true' EXIT
 
 log "preparing server-like targets (kernel, GRUB, SSH, sudo, auditd, Lynis)"
 timed_playbook prepare "$out/prepare.log" "$here/hardening_prepare.yml" >/dev/null

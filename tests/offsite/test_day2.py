@@ -19,7 +19,7 @@ from moto_servers import served
 from offsite_replay import deploy, update
 from program_stand_in import an_establishment, reset_stand_in
 
-from rempart.lab_offsite import ADMIN_POLICY, _set_auth, _user
+from rempart_lab.offsite import ADMIN_POLICY, _set_auth, _user
 
 ROOT = Path(__file__).resolve().parents[2]
 DATASET = {"name": "dossiers", "description": "d", "host": "files-01", "kind": "files", "paths": ["/srv/d"],

@@ -1,4 +1,4 @@
-"""The lab's offsite stand-in (rempart/lab_offsite.py) and the offsite copy job's pure logic
+"""The lab's offsite stand-in (rempart_lab/offsite.py) and the offsite copy job's pure logic
 (roles/offsite_copy/files/rempart_offsite_copy.py): the stand-in bucket is what `rempart verify-offsite` calls
 compliant, its outputs are what `rempart offsite-outputs` accepts, and the copy's lag is judged by arrival."""
 
@@ -17,10 +17,10 @@ from botocore.exceptions import ClientError
 from moto_servers import ACCOUNT, served
 from program_stand_in import an_establishment
 
-from rempart.lab import Lab
-from rempart.lab_offsite import gateway, provision, stack_outputs
 from rempart.offsite_outputs import PUBLIC, REQUIRED, split_outputs
 from rempart.offsite_verify import verify
+from rempart_lab.containers import Lab
+from rempart_lab.offsite import gateway, provision, stack_outputs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,7 +37,7 @@ def test_gateway_is_the_networks_first_address():
 
 
 def test_lab_bucket_is_the_programs_and_passes_verify_offsite(lab_server, lab_identities):
-    """`rempart lab-offsite up`'s bucket is made by pulumi/program.py; verify-offsite judges it compliant."""
+    """`rempart-lab offsite up`'s bucket is made by pulumi/program.py; verify-offsite judges it compliant."""
     outputs = lab_identities["outputs"]
     assert outputs["bucket"].startswith("rempart-340999903-offsite-")  # the program's bucket_prefix
     assert outputs["log_bucket"].startswith("rempart-340999903-offsite-logs-")
@@ -88,7 +88,7 @@ def test_copied_snapshots_are_recognised_by_their_original_id(copy_job):
 
 @pytest.fixture(scope="module")
 def lab_server() -> Iterator[str]:
-    """The lab's own stand-in program (tests/moto_lab.py, as `rempart lab-offsite up` runs it) on 127.0.0.1."""
+    """The lab's own stand-in program (tests/moto_lab.py, as `rempart-lab offsite up` runs it) on 127.0.0.1."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     with served([sys.executable, str(ROOT / "tests" / "moto_lab.py")], env) as endpoint:
         yield endpoint

@@ -1,4 +1,4 @@
-"""`rempart lab-offsite up|status|down` end to end on 127.0.0.1: a copy of the lab inventory whose network is
+"""`rempart-lab offsite up|status|down` end to end on 127.0.0.1: a copy of the lab inventory whose network is
 127.0.0.0/24 (so the stand-in binds the loopback's 127.0.0.1), the Pulumi program's bucket made on it, the
 program's outputs written into the inventory, a second `up` changes nothing, `down` stops the server."""
 
@@ -14,11 +14,11 @@ import yaml
 from botocore.config import Config
 from moto_servers import free_port
 
-from rempart.cli import main
-from rempart.lab import load_lab
-from rempart.lab_offsite import CLEAR_SECRETS_FILE, state_path
 from rempart.offsite_outputs import OUTPUTS_FILE
 from rempart.offsite_verify import verify
+from rempart_lab.cli import main
+from rempart_lab.containers import load_lab
+from rempart_lab.offsite import CLEAR_SECRETS_FILE, state_path
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def test_up_writes_the_programs_outputs_then_down(tmp_path, capsys):
     port = str(free_port())
     lab = load_lab(inventory)
     try:
-        assert main(["lab-offsite", "up", "--inventory", str(inventory), "--port", port]) == 0
+        assert main(["offsite", "up", "--inventory", str(inventory), "--port", port]) == 0
         first = capsys.readouterr().out
         assert f"moto (strict) started on http://127.0.0.1:{port}" in first
         public = yaml.safe_load((inventory / OUTPUTS_FILE).read_text())
@@ -69,19 +69,19 @@ def test_up_writes_the_programs_outputs_then_down(tmp_path, capsys):
         )  # fmt: skip
         assert verify(restore, bucket, public["offsite_retention_days"], None, probe=False) == []
 
-        assert main(["lab-offsite", "up", "--inventory", str(inventory), "--port", port]) == 0
+        assert main(["offsite", "up", "--inventory", str(inventory), "--port", port]) == 0
         assert "up to date, nothing changed" in capsys.readouterr().out
-        assert main(["lab-offsite", "status", "--inventory", str(inventory)]) == 0
+        assert main(["offsite", "status", "--inventory", str(inventory)]) == 0
         assert bucket in capsys.readouterr().out
 
         old = json.loads(state_path(lab).read_text())  # a stand-in left by an earlier version (no outputs)
         state_path(lab).write_text(json.dumps({k: v for k, v in old.items() if k != "outputs"}))
-        assert main(["lab-offsite", "up", "--inventory", str(inventory), "--port", port]) == 0
+        assert main(["offsite", "up", "--inventory", str(inventory), "--port", port]) == 0
         again = capsys.readouterr().out
         assert "moto (strict) started" in again and "created" in again  # afresh: IAM names would clash
     finally:
-        assert main(["lab-offsite", "down", "--inventory", str(inventory)]) == 0
+        assert main(["offsite", "down", "--inventory", str(inventory)]) == 0
     assert not state_path(lab).exists()
     capsys.readouterr()
-    assert main(["lab-offsite", "status", "--inventory", str(inventory)]) == 0
+    assert main(["offsite", "status", "--inventory", str(inventory)]) == 0
     assert "not running" in capsys.readouterr().out

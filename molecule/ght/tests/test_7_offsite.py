@@ -1,8 +1,8 @@
 """offsite_copy on the GHT: each establishment's copy unit sends its own repositories to its own Object-Lock bucket
 with its own writer identity (strict moto on the lab network's gateway, one bucket and stack per establishment, as
-`rempart lab-offsite up` makes one); one establishment's keys open nothing of another's bucket (BP100-EXT-01/03).
+`rempart-lab offsite up` makes one); one establishment's keys open nothing of another's bucket (BP100-EXT-01/03).
 
-The stand-in is started here, not by create: `rempart lab-offsite` serves one establishment. Each establishment's
+The stand-in is started here, not by create: `rempart-lab offsite` serves one establishment. Each establishment's
 outputs go to its own group_vars/<group>/ of a second inventory source (as `rempart offsite-outputs` would write
 them into the GHT inventory), then molecule/ght/offsite.yml converges the three views at once."""
 
@@ -20,9 +20,9 @@ from conftest import DATASET, ESTABLISHMENTS, INVENTORY, PROJECT, playbook, view
 
 from rempart.establishment import Establishment as Model
 from rempart.inventory import load_establishment_data
-from rempart.lab_offsite import provision, stack_outputs
 from rempart.offsite_outputs import split_outputs
 from rempart.validation import load_valid
+from rempart_lab.offsite import provision, stack_outputs
 
 GATEWAY, PORT = "10.89.69.1", 9000
 ENDPOINT = f"http://{GATEWAY}:{PORT}"

@@ -2,13 +2,13 @@
 ``rempart new-establishment`` writes, each in its own podman lab, converge playbooks/site.yml with no failed and
 no unreachable host.
 
-Only lab plumbing is added to the copy: an ``ansible_host`` per host (the address ``rempart lab up`` gives its
+Only lab plumbing is added to the copy: an ``ansible_host`` per host (the address ``rempart-lab up`` gives its
 container) and group_vars/all/lab.yml: the lab network and apt mirror, and the connection — SSH (pipelined: the
 podman connection plugin cannot pipeline, and took 576 s to reach hardening's logging tasks on the 7 hosts) as a
 lab automation account added to the example's administrators, from the control node added to its admin networks.
 The example's own administrators and admin network stay declared and converged. Before the converge, hospital_state.yml gives the servers what a hospital's servers already run
 (database servers, the patient record the degraded mode exports); the offsite bucket is the lab's stand-in
-(``rempart lab-offsite``). Each lab is removed at the end, whatever happened.
+(``rempart-lab offsite``). Each lab is removed at the end, whatever happened.
 
 ``site.yml`` itself runs from the built collection, installed offline into a temporary folder outside the
 repository: Ansible is told of that folder and the venv's PyPI bundle only (no ansible.cfg, role or plugin path of
@@ -176,20 +176,21 @@ def test_example_converges_in_the_lab(example: str, tmp_path: Path) -> None:
     inventory = shipped_example(example, tmp_path, env, log)
     hosts = add_lab_plumbing(inventory, *NETWORKS[example])
     rempart = str(BIN / "rempart")
+    rempart_lab = str(BIN / "rempart-lab")
     playbook = [str(BIN / "ansible-playbook"), "-i", str(inventory)]
     started = time.monotonic()
     try:
         _run(log, [rempart, "init-vault", str(inventory), "--vault-password-file", str(password)], env)
-        _run(log, [rempart, "lab", "up", "--inventory", str(inventory)], env)
-        _run(log, [rempart, "lab-offsite", "up", "--inventory", str(inventory), "--vault-password-file", str(password)], env)  # fmt: skip
+        _run(log, [rempart_lab, "up", "--inventory", str(inventory)], env)
+        _run(log, [rempart_lab, "offsite", "up", "--inventory", str(inventory), "--vault-password-file", str(password)], env)  # fmt: skip
         _run(log, [*playbook, "playbooks/lab-bootstrap.yml"], env)
         _run(log, [*playbook, str(HOSPITAL_STATE)], env)
         collection, outside = installed_collection(tmp_path, env, log)
         assert PROJECT not in collection.parents
         output = _run(log, [*playbook, str(collection / "playbooks" / "site.yml")], outside, 2400, tmp_path)
     finally:
-        subprocess.run([rempart, "lab-offsite", "down", "--inventory", str(inventory)], env=env, check=False)
-        subprocess.run([rempart, "lab", "down", "--inventory", str(inventory)], env=env, check=False)
+        subprocess.run([rempart_lab, "offsite", "down", "--inventory", str(inventory)], env=env, check=False)
+        subprocess.run([rempart_lab, "down", "--inventory", str(inventory)], env=env, check=False)
         with log.open("a", encoding="utf-8") as handle:
             handle.write(
                 f"# {example}: {len(hosts)} hosts, {time.monotonic() - started:.0f} s up to lab down\n"

@@ -1,4 +1,4 @@
-"""``rempart lab up|down|status``: the podman lab described by an inventory.
+"""``rempart-lab up|down|status``: the podman lab described by an inventory.
 
 Every inventory host with an ``ansible_host`` becomes a Debian 12 systemd container of the same name, with
 that address on the inventory's private network (``lab_network`` in ``group_vars/all/lab.yml``); a small
@@ -127,14 +127,8 @@ def status(lab: Lab) -> list[str]:
     ]
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("lab", help="start, stop or list the podman lab of an inventory")
-    parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--inventory", type=Path, default=PROJECT / "inventories" / "lab")
-    parser.set_defaults(handler=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
+    """``rempart-lab up|down|status [--inventory DIR]`` (rempart_lab/cli.py)."""
     lab = load_lab(args.inventory)
     if args.action == "up":
         up(lab)
