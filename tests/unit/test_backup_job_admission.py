@@ -181,6 +181,28 @@ def test_one_file_dataset_rewritten_whole_raises_an_anomaly(server, monkeypatch)
     assert last["server_digests"] == {str(binder): digest}  # the server read it back itself
 
 
+def test_one_file_dump_appended_to_is_modified_not_rewritten(server, monkeypatch):
+    """A files dataset holding one dump file that grows a little every day (the benchmark's SQL dataset) changes
+    its only file in place: the server measures the new data at a few % of the snapshot, no anomaly."""
+    config, tmp_path = server
+    dump = tmp_path / "src" / "dump.sql"
+    dump.write_text("".join(f"INSERT INTO t VALUES ({i}, 'ligne {i}');\n" for i in range(600_000)))
+
+    def backup():
+        client(config, "classeur", "backup", "-q", "--host", HOST, str(tmp_path / "src"))
+        return [{"type": "manifest", "path": str(dump), "sha256": hashlib.sha256(dump.read_bytes()).hexdigest(),
+                 "size": dump.stat().st_size}]  # fmt: skip
+
+    assert job(config, "classeur", monkeypatch, backup) == 0
+    with dump.open("a") as handle:
+        handle.write("".join(f"INSERT INTO t VALUES ({i}, 'nouvelle {i}');\n" for i in range(1_000)))
+    assert job(config, "classeur", monkeypatch, backup) == 0
+    last = arrival(tmp_path, "classeur")
+    assert last["anomaly"] == [] and last["trusted"], last["anomaly"]
+    assert last["stats"]["rewritten_ratio"] == 1.0  # the file count alone would have fired
+    assert 0 < last["stats"]["added_bytes"] < 0.5 * last["stats"]["snapshot_bytes"]
+
+
 def test_a_manifest_that_lies_is_caught_by_the_servers_digests(server, monkeypatch):
     config, tmp_path = server
     paper = tmp_path / "src" / "compte-rendu.txt"
