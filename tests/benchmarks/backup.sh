@@ -70,11 +70,25 @@ restic_alone() {  # restic_alone REPO_DIR -> "wall_s cpu_s maxrss_kib rc" over t
   done
   measure "$client" "export RESTIC_PASSWORD=bench RESTIC_CACHE_DIR=/var/tmp/b/restic-cache GOMAXPROCS=$gomaxprocs; $script"
 }
-# CPU-seconds used so far: a container as a whole (its cgroup namespace root), a unit of the server
-container_cpu() { podman exec "$1" awk '/^usage_usec/ {printf "%.2f", $2 / 1e6}' /sys/fs/cgroup/cpu.stat; }
-unit_cpu() { podman exec "$server" systemctl show -P CPUUsageNSec "$1" | awk '{printf "%.2f", $1 / 1e9}'; }
+# CPU-seconds used so far: a container as a whole (its cgroup, v1 or v2, read on this machine), rest-server's
+# process on the server (a long-running daemon: utime + stime)
+container_cpu() {
+  local path; path=$(podman inspect -f '{{.State.CgroupPath}}' "$1")
+  if [ -f "/sys/fs/cgroup/cpuacct$path/cpuacct.usage" ]; then
+    awk '{printf "%.2f", $1 / 1e9}' "/sys/fs/cgroup/cpuacct$path/cpuacct.usage"
+  else
+    awk '/^usage_usec/ {printf "%.2f", $2 / 1e6}' "/sys/fs/cgroup$path/cpu.stat"
+  fi
+}
+rest_server_cpu() {
+  podman exec "$server" python3 -c '
+import os, subprocess
+pid = int(subprocess.check_output(["systemctl", "show", "-P", "MainPID", "rempart-rest-server.service"]))
+fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+print(round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2))'
+}
 sides() {  # sides -> "client_total server_total rest_server" CPU-seconds so far
-  echo "$(container_cpu "$client") $(container_cpu "$server") $(unit_cpu rempart-rest-server.service)"
+  echo "$(container_cpu "$client") $(container_cpu "$server") $(rest_server_cpu)"
 }
 admission_s() {  # the server's own checks after each job (admission), summed over the datasets' last jobs
   podman exec "$server" sh -c 'cat /var/lib/rempart/status/*.json' \
