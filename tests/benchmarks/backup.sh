@@ -112,7 +112,7 @@ echo "== new empty repositories, no ledger, no client cache (the full backup sta
 podman exec "$server" sh -c "rm -rf /srv/rempart/repos/* /var/lib/rempart/ledger /var/lib/rempart/status \
   /var/lib/rempart/holds /var/lib/rempart/manifests /var/lib/rempart/cache /var/lib/rempart/admission \
   /var/lib/rempart/quarantine /var/lib/rempart/rowsample"
-for d in "${datasets[@]}"; do podman exec "$server" rempart-backup-admin restic "$d" init >/dev/null; done
+podman exec "$server" rempart-backup-admin init "${datasets[@]}" >/dev/null  # as the role does: init, then the key re-sealed
 podman exec "$client" sh -c "rm -rf /var/lib/rempart-backup-client/* /var/cache/rempart-backup-client/*"
 bytes=$(podman exec "$client" du -sb /srv/bench | cut -f1)
 mib=$(echo "scale=1; $bytes / 1048576" | bc)
