@@ -129,10 +129,13 @@ full_sides=$(paste -d' ' <(echo "$before") <(echo "$after") | awk '{printf "%.2f
 drop_caches; ra2=$(restic_alone /var/tmp/b/alone2); podman exec "$client" rm -rf /var/tmp/b/alone1
 drop_caches; cp1=$(measure "$client" "cp -a /srv/bench /var/tmp/b/copy"); podman exec "$client" rm -rf /var/tmp/b/copy
 # the full restore an establishment runs after a disaster: every dataset at once (rempart-backup-admin restore-all)
-drop_caches; restore=$(measure "$server" "rm -rf /var/tmp/r; rempart-backup-admin restore-all /var/tmp/r ${datasets[*]} >/dev/null")
+restore_all() { measure "$server" "rm -rf /var/tmp/r; rempart-backup-admin restore-all /var/tmp/r ${datasets[*]} >/dev/null"; }
+drop_caches; restore1=$(restore_all)
 restored=$(podman exec "$server" du -sb /var/tmp/r/srv/bench | cut -f1); podman exec "$server" rm -rf /var/tmp/r
 drop_caches; tz2=$(measure "$client" "tar -C /srv/bench -cf - . | zstd -T0 -q -o /var/tmp/b/bench.tar.zst"); podman exec "$client" rm -f /var/tmp/b/bench.tar.zst
 drop_caches; cp2=$(measure "$client" "cp -a /srv/bench /var/tmp/b/copy"); podman exec "$client" rm -rf /var/tmp/b/copy
+drop_caches; restore2=$(restore_all); podman exec "$server" rm -rf /var/tmp/r
+restore=$(paste -d' ' <(echo "$restore1") <(echo "$restore2") | awk '{printf "%.2f %.2f %d %d", ($1 + $5) / 2, ($2 + $6) / 2, ($3 > $7 ? $3 : $7), $4 + $8}')
 podman exec "$client" python3 /usr/local/bin/backup-generate.py /srv/bench 0 change 2
 # incremental: restic alone into the second local repository (its parent: the full above), then the jobs
 drop_caches; ri=$(restic_alone /var/tmp/b/alone2)
@@ -156,7 +159,7 @@ row "restic alone, full (mean of 2)" "$ra" "$(mibs "$mib" "$ra")" "$ra_cpu" "$((
 row "restic alone, incremental after 2 % change" "$(f "$ri" 1)" "$(mibs "$mib" "$(f "$ri" 1)")" "$(f "$ri" 2)" "$(( $(f "$ri" 3) / 1024 ))"
 row "rempart full backup (pull, 3 jobs)" "$(f "$full" 1)" "$(mibs "$mib" "$(f "$full" 1)")" "$(f "$full" 2)" "$(( $(f "$full" 3) / 1024 ))"
 row "rempart incremental after 2 % change" "$(f "$incr" 1)" "$(mibs "$mib" "$(f "$incr" 1)")" "$(f "$incr" 2)" "$(( $(f "$incr" 3) / 1024 ))"
-row "rempart full restore (restore-all)" "$(f "$restore" 1)" "$(mibs "$mib" "$(f "$restore" 1)")" "$(f "$restore" 2)" "$(( $(f "$restore" 3) / 1024 ))"
+row "rempart full restore (restore-all, mean of 2)" "$(f "$restore" 1)" "$(mibs "$mib" "$(f "$restore" 1)")" "$(f "$restore" 2)" "$(( $(f "$restore" 3) / 1024 ))"
 echo
 echo "CPU-seconds per side during the jobs (full | incremental):"
 for which in full incr; do
