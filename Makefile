@@ -74,6 +74,7 @@ lab-up: lab-image lab-vault
 	@$(BIN)/rempart-lab up --inventory $(INVENTORY)
 	@$(BIN)/rempart-lab offsite up --inventory $(INVENTORY) --vault-password-file $(ANSIBLE_VAULT_PASSWORD_FILE)
 	$(BIN)/ansible-playbook -i $(INVENTORY) playbooks/lab-bootstrap.yml
+	$(BIN)/ansible-playbook -i $(INVENTORY) lab/fictitious-records.yml
 
 lab-down:
 	@$(BIN)/rempart-lab offsite down --inventory $(INVENTORY)

@@ -1,5 +1,5 @@
 """Render the degraded-mode binder on the controller, without a database: the lab's fictitious records
-(roles/degraded_export/files/dpi_fictif.py) are turned into the six views the default SQL queries return,
+(rempart_lab/dpi_fictif.py) are turned into the six views the default SQL queries return,
 then rendered by the export program itself (``--views``). Used by the binder tests and the benchmark."""
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
+
+from rempart_lab import dpi_fictif
 
 ROOT = Path(__file__).resolve().parent.parent
 FILES = ROOT / "roles" / "degraded_export" / "files"
@@ -33,10 +35,9 @@ def _module(name: str, path: Path) -> ModuleType:
 
 def views(patients: int, seed: int, now: dt.datetime) -> dict[str, list[dict]]:
     """What the role's default queries return, computed in Python from the generator's rows."""
-    fictif = _module("dpi_fictif", FILES / "dpi_fictif.py")
-    tables = fictif.generate(seed, patients, now)
+    tables = dpi_fictif.generate(seed, patients, now)
     rows = {
-        name: [dict(zip(fictif.COLUMNS[name], row, strict=True)) for row in data]
+        name: [dict(zip(dpi_fictif.COLUMNS[name], row, strict=True)) for row in data]
         for name, data in tables.items()
     }
     units = {u["code"]: u for u in rows["unite"]}

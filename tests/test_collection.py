@@ -81,6 +81,7 @@ def test_the_tarball_holds_the_collection_and_nothing_of_the_lab_or_the_inventor
     assert tops.isdisjoint(leaked), tops & leaked
     assert not [n for n in names if "vault" in n.split("/")[-1] and n.endswith((".yml", ".yaml"))]
     assert "playbooks/lab-bootstrap.yml" not in names  # lab only (podman on the controller)
+    assert not [n for n in names if "dpi_fictif" in n or "fictitious-records" in n]  # the lab's fake patients
 
 
 def test_every_role_and_plugin_is_installed_with_its_argument_specs(installed):

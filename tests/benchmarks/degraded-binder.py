@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Benchmark: render the degraded-mode binder for N fictitious patients with the export program itself
-(roles/degraded_export/files, views computed from dpi_fictif.py, no database) and time the client-side
+(roles/degraded_export/files, views computed from the lab's rempart_lab/dpi_fictif.py, no database) and time the client-side
 search in the host's headless Chromium. Prints the numbers; exits non-zero above the budgets.
 
     .venv/bin/python tests/benchmarks/degraded-binder.py [--patients 2000]

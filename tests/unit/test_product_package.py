@@ -1,10 +1,13 @@
-"""The product package holds no lab code (issue 20 item 3): nothing under rempart/ imports the lab driver or the
-S3 stand-ins, and the lab driver lives in rempart_lab (console script rempart-lab)."""
+"""The product holds no lab code (issue 20 item 3): nothing under rempart/ imports the lab driver or the S3
+stand-ins, the lab driver lives in rempart_lab (console script rempart-lab), and so does the generator of the lab's
+fictitious patients: no role ships it nor loads a demo database (lab/fictitious-records.yml does, in the lab)."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_MODULES = ("rempart_lab", "moto", "moto_lab", "moto_strict", "lab_stand_in")
@@ -34,3 +37,22 @@ def test_the_lab_driver_is_outside_the_product_package():
         ROOT / "rempart_lab" / "offsite.py"
     ).exists()
     assert 'rempart-lab = "rempart_lab.cli:main"' in (ROOT / "pyproject.toml").read_text()
+
+
+def test_the_fictitious_patient_generator_is_lab_code_outside_every_shipped_folder():
+    assert (ROOT / "rempart_lab" / "dpi_fictif.py").is_file()
+    # neither the generator nor the playbook that loads it is in the collection
+    ignored = yaml.safe_load((ROOT / "galaxy.yml").read_text(encoding="utf-8"))["build_ignore"]
+    assert {"lab", "rempart_lab"} <= set(ignored)
+    shipped = [ROOT / name for name in ("roles", "plugins", "playbooks", "rempart", "meta")]
+    assert [str(p.relative_to(ROOT)) for top in shipped for p in top.rglob("dpi_fictif*")] == []
+
+
+def test_no_role_loads_a_demo_database():
+    """The role degraded_export only exports: no switch, task or default of a demo (fictitious) database."""
+    words = ("demo_database", "_demo_seed", "dpi_fictif")
+    role_files = [p for p in (ROOT / "roles").rglob("*") if p.suffix in {".yml", ".j2", ".py"}]
+    offenders = [
+        str(p.relative_to(ROOT)) for p in role_files if any(w in p.read_text(encoding="utf-8") for w in words)
+    ]
+    assert offenders == []

@@ -3,7 +3,8 @@
 
 Seeded, so the same seed always gives the same hospital: units and rooms, patients with French names and
 IPP numbers, stays, allergies, active prescriptions, care plan, recent results and unit schedules.
-Nothing here comes from a real person. Standard library only (runs on the target).
+Nothing here comes from a real person. Standard library only (runs on the target). Lab code, never shipped in
+the collection: lab/fictitious-records.yml copies it to the records host and loads its output there.
 
     dpi_fictif.py --seed 42 --patients 2000 > dpi.sql      # then: psql -d dpi -f dpi.sql
 """
