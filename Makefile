@@ -120,7 +120,7 @@ vm-disk: lab-image  ## the QEMU VM disk molecule/offline and hardening-vm boot (
 bench-hardening: lab-image  ## OpenSCAP ANSSI-BP-028 scores (about 70 min)
 	tests/benchmarks/hardening.sh
 
-bench-backup: lab-image
+bench-backup: lab-image  ## backup and restore through the deployed path vs restic alone and cp -a (about 8 min)
 	tests/benchmarks/backup.sh
 
 bench-converge: lab-image  ## site.yml (base + backup) on 1, 4, 8 clients, fresh and second run (about 15 min)

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rempart.inventory import InventoryError
+from rempart.cli import run
 from rempart_lab import containers, offsite
 
 DEFAULT_INVENTORY = containers.PROJECT / "inventories" / "lab"
@@ -41,12 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return int(args.handler(args))
-    except InventoryError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return run(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -282,3 +282,38 @@ def test_record_follows_a_repository_an_admin_put_back(repo: Repo):
     assert repo.admission.sweep().rejected == []
     repo.backup()
     assert repo.judge().rejected == []
+
+
+# --------------------------------------------------------------------------- variants beyond the seven attacks
+
+
+def test_a_snapshot_uploaded_without_its_trees_is_refused_as_incomplete(repo: Repo):
+    """Variant: the client backs up into a copy of its repository and uploads only the new snapshot file (right
+    host, paths and time, well-formed and encrypted), so the newest snapshot would point to trees the repository
+    lacks and every restore of it would fail."""
+    copy = repo.tmp / "copy"
+    shutil.copytree(repo.path, copy)
+    (repo.source / "doc-4.txt").write_text("only in the copy\n" * 500)
+    env = {**repo.env, "RESTIC_REPOSITORY": str(copy), "RESTIC_CACHE_DIR": str(repo.tmp / "c2")}
+    repo.client("backup", "--host", HOST, "-q", str(repo.source), env=env)
+    forged = [s for s in (copy / "snapshots").iterdir() if not (repo.path / "snapshots" / s.name).exists()]
+    assert len(forged) == 1
+    shutil.copy(forged[0], repo.path / "snapshots" / forged[0].name)
+    verdict = repo.judge()
+    assert verdict.snapshot is None and verdict.attack
+    assert [(r.path, r.why.split(":")[0]) for r in verdict.rejected] == [
+        (f"snapshots/{forged[0].name}", "snapshot-incomplete")
+    ]
+    assert not (repo.path / "snapshots" / forged[0].name).exists()
+    repo.check()
+
+
+def test_a_lock_left_by_a_successful_job_is_an_attack(repo: Repo):
+    """Variant: a lock file that outlives a job that succeeded (an exclusive lock dated in the future would stop
+    retention and every later job) is moved out and alarms; after a failed job the same file is only debris."""
+    repo.backup()
+    lock = repo.path / "locks" / ("d" * 64)
+    lock.write_text('{"time": "2099-01-01T00:00:00Z", "exclusive": true}')
+    verdict = repo.judge(job_ok=True)
+    assert verdict.snapshot and verdict.attack and not lock.exists()
+    assert [r.why for r in verdict.rejected] == ["stale-lock"]

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -181,6 +182,28 @@ def test_one_file_dataset_rewritten_whole_raises_an_anomaly(server, monkeypatch)
     assert last["server_digests"] == {str(binder): digest}  # the server read it back itself
 
 
+def test_one_file_dump_appended_to_is_modified_not_rewritten(server, monkeypatch):
+    """A files dataset holding one dump file that grows a little every day (the benchmark's SQL dataset) changes
+    its only file in place: the server measures the new data at a few % of the snapshot, no anomaly."""
+    config, tmp_path = server
+    dump = tmp_path / "src" / "dump.sql"
+    dump.write_text("".join(f"INSERT INTO t VALUES ({i}, 'ligne {i}');\n" for i in range(600_000)))
+
+    def backup():
+        client(config, "classeur", "backup", "-q", "--host", HOST, str(tmp_path / "src"))
+        return [{"type": "manifest", "path": str(dump), "sha256": hashlib.sha256(dump.read_bytes()).hexdigest(),
+                 "size": dump.stat().st_size}]  # fmt: skip
+
+    assert job(config, "classeur", monkeypatch, backup) == 0
+    with dump.open("a") as handle:
+        handle.write("".join(f"INSERT INTO t VALUES ({i}, 'nouvelle {i}');\n" for i in range(1_000)))
+    assert job(config, "classeur", monkeypatch, backup) == 0
+    last = arrival(tmp_path, "classeur")
+    assert last["anomaly"] == [] and last["trusted"], last["anomaly"]
+    assert last["stats"]["rewritten_ratio"] == 1.0  # the file count alone would have fired
+    assert 0 < last["stats"]["added_bytes"] < 0.5 * last["stats"]["snapshot_bytes"]
+
+
 def test_a_manifest_that_lies_is_caught_by_the_servers_digests(server, monkeypatch):
     config, tmp_path = server
     paper = tmp_path / "src" / "compte-rendu.txt"
@@ -192,3 +215,32 @@ def test_a_manifest_that_lies_is_caught_by_the_servers_digests(server, monkeypat
 
     assert job(config, "classeur", monkeypatch, backup) == 2
     assert any(p.startswith("manifest-mismatch: 1 of 1") for p in arrival(tmp_path, "classeur")["problems"])
+
+
+def test_init_reseals_the_servers_key_once_and_jobs_still_pass(server, monkeypatch, capsys):
+    """`init` gives a repository whose password is random (>= 32 characters) a key sealed with restic's default
+    scrypt parameters (every server-side restic start opens it in milliseconds); the old key leaves the
+    allowlist; a second `init` changes nothing; a short (human) password keeps restic's calibrated key."""
+    config, tmp_path = server
+    source = tmp_path / "gam"
+    source.mkdir()
+    (source / "a.txt").write_text("gam\n")
+    config["datasets"]["gam"] = {"host": HOST, "kind": "files", "paths": [str(source)]}
+    (tmp_path / "secrets" / "gam.json").write_text(json.dumps({"repository_password": "R" * 43}))
+    capsys.readouterr()
+    assert cli.main(["init", "gam"]) == 0
+    assert capsys.readouterr().out.split() == ["gam"]
+    (key,) = (tmp_path / "repos" / "gam" / "keys").iterdir()
+    assert {k: json.loads(key.read_text())[k] for k in ("N", "r", "p")} == {"N": 16384, "r": 8, "p": 1}
+    database = sqlite3.connect(tmp_path / "state" / "admission" / "gam.sqlite")
+    assert [row[0] for row in database.execute("SELECT id FROM keys")] == [key.name]
+    assert cli.main(["init", "gam", "classeur"]) == 0 and capsys.readouterr().out == ""  # idempotent
+    assert json.loads(next((tmp_path / "repos" / "classeur" / "keys").iterdir()).read_text())["p"] != 1
+
+    def backup():
+        client(config, "gam", "backup", "-q", "--host", HOST, str(source))
+        digest = hashlib.sha256(b"gam\n").hexdigest()
+        return [{"type": "manifest", "path": str(source / "a.txt"), "sha256": digest, "size": 4}]
+
+    assert job(config, "gam", monkeypatch, backup) == 0
+    assert arrival(tmp_path, "gam")["trusted"]

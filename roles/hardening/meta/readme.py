@@ -1,7 +1,9 @@
 """Regenerate the variable table of a role's README.md from its meta/argument_specs.yml.
 
-Run: python3 roles/hardening/meta/readme.py [ROLE_DIR]  (default roles/hardening; rewrites the block between the
-two VARIABLES markers).
+Run: python3 roles/hardening/meta/readme.py [ROLE_DIR ...]  (default roles/hardening; rewrites the block between
+the two VARIABLES markers of each role's README.md). The one generator of every role's table:
+`python3 roles/hardening/meta/readme.py roles/*` regenerates them all; tests/unit/test_role_readmes.py checks
+that each README is in sync.
 """
 
 from __future__ import annotations
@@ -28,20 +30,31 @@ def table(role: Path = ROLE) -> str:
     lines = ["| Variable | Type | Default | Description |", "|---|---|---|---|"]
     for name, option in spec["options"].items():
         kind = option["type"] + (f" of {option['elements']}" if "elements" in option else "")
-        description = option["description"].replace("|", "\\|")
+        paragraphs = option["description"]  # a string, or a list of paragraphs
+        text = " ".join(paragraphs) if isinstance(paragraphs, list) else paragraphs
+        description = " ".join(text.split()).replace("|", "\\|")
         if "choices" in option:
             description += " Choices: " + ", ".join(f"`{c}`" for c in option["choices"]) + "."
         lines.append(f"| `{name}` | {kind} | {_default(option)} | {description} |")
     return "\n".join(lines)
 
 
+def generated(role: Path = ROLE) -> str:
+    """The block of the role's README.md between the two markers, as it stands (ValueError when absent)."""
+    text = (role / "README.md").read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{role / 'README.md'}: add the two lines {BEGIN} and {END} where the table goes")
+    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip("\n")
+
+
 def main(role: Path = ROLE) -> None:
     readme = role / "README.md"
-    text = readme.read_text()
+    text = readme.read_text(encoding="utf-8")
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
-    readme.write_text(f"{head}{BEGIN}\n{table(role)}\n{END}{tail}")
+    readme.write_text(f"{head}{BEGIN}\n{table(role)}\n{END}{tail}", encoding="utf-8")
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROLE)
+    for argument in sys.argv[1:] or [str(ROLE)]:
+        main(Path(argument).resolve())

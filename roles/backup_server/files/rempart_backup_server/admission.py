@@ -199,6 +199,16 @@ class Admission:
             self.db.executemany("INSERT OR IGNORE INTO blobs VALUES (?)",
                                 [(bytes.fromhex(w),) for w in listing if HEX64.fullmatch(w)])  # fmt: skip
 
+    def replace_key(self, old: str, new: str, why: str) -> None:
+        """The server re-sealed its key (restic_key): the new file joins the record and the allowlist, the old
+        one leaves both (posted again by a client, it would be a foreign key)."""
+        with self.db:
+            self.db.execute("INSERT OR IGNORE INTO entries VALUES (?)", (f"keys/{new}",))
+            self.db.execute("INSERT OR IGNORE INTO keys VALUES (?, ?, ?)", (new, time.time(), why))
+            self.db.execute("DELETE FROM entries WHERE path = ?", (f"keys/{old}",))
+            self.db.execute("DELETE FROM keys WHERE id = ?", (old,))
+        select_key(self.restic, self.key_hint())
+
     def indexed(self, blob_ids: Iterable[str]) -> set[str]:
         found: set[str] = set()
         ids = list(blob_ids)

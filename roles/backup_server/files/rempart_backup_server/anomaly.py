@@ -56,6 +56,21 @@ def entropy_share(config: dict[str, Any], name: str, snapshot: str, paths: Seque
         return sum(pool.map(looks_random, chosen)) / len(chosen)
 
 
+def small_change(dataset: dict[str, Any], files: int, stats: dict[str, Any], min_files: int = 10) -> bool:
+    """A small files dataset whose existing files changed: the one case where the rewritten rule needs the
+    snapshot's size (a restic start, so only then)."""
+    return (
+        dataset["kind"] == "files" and files < min_files and not stats["first"] and stats["changed_files"] > 0
+    )
+
+
+def restore_size(config: dict[str, Any], name: str, snapshot: str) -> int:
+    """Bytes of the snapshot's files as the server reads them from its trees (uncompressed, like restic diff's
+    added bytes)."""
+    result = restic(config, name).run("stats", "--mode", "restore-size", "--json", "--no-lock", snapshot)
+    return int(json.loads(result.stdout).get("total_size", 0))
+
+
 def diff_stats(
     config: dict[str, Any], name: str, previous: str | None, snapshot: dict[str, Any]
 ) -> dict[str, Any]:
@@ -135,7 +150,9 @@ def damage_reasons(
     """Damage the volume rules cannot see (issue 15, item 7):
 
     - a small files dataset (fewer than ``min_files`` files, the one-file degraded-mode binder) whose existing
-      files were rewritten in place (``rewritten_ratio``: files modified / files of the previous snapshot);
+      files were rewritten in place (``rewritten_ratio``: files modified / files of the previous snapshot) AND
+      whose new data is at least the same share of the snapshot (``added_bytes`` / ``snapshot_bytes``, both
+      measured by the server): a dump file appended to every day is modified, not rewritten;
     - database tables whose rows changed in place or disappeared (``rows_changed``: table -> share of the
       previous dump's sampled rows absent from this one, measured by the server on the dump it admitted):
       in-place encryption keeps every row count.
@@ -149,7 +166,11 @@ def damage_reasons(
     small = int(current.get("files") or 0) < int(thresholds.get("min_files", 10))
     if kind == "files" and small and rewritten is not None and current.get("changed_files", 0) > 0:
         median = statistics.median([h.get("rewritten_ratio") or 0.0 for h in usable]) if usable else 0.0
-        if rewritten >= ratio and rewritten > 3 * median:
+        size = int(current.get("snapshot_bytes") or 0)
+        whole = (
+            size == 0 or current.get("added_bytes", 0) >= ratio * size
+        )  # no measure: the file count decides
+        if rewritten >= ratio and rewritten > 3 * median and whole:
             reasons.append(f"small-dataset-rewritten: {current['changed_files']} of its {current['files']} "
                            f"file(s) rewritten in place ({rewritten:.0%}, median {median:.0%})")  # fmt: skip
     limit = float(thresholds.get("rows_changed_ratio", 0.5))

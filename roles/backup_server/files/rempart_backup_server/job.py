@@ -23,6 +23,8 @@ from rempart_backup_server.anomaly import (
     diff_stats,
     entropy_share,
     evaluate_anomaly,
+    restore_size,
+    small_change,
     table_changes,
     trust_problems,
 )
@@ -266,6 +268,11 @@ def _record_arrival(
         "touched_files": stats["added_files"] + stats["changed_files"],
         "changed_files": stats["changed_files"],
         "rewritten_ratio": stats["changed_files"] / max(previous_total, 1),
+        "snapshot_bytes": (
+            restore_size(config, name, newest["id"])
+            if small_change(dataset, total, stats, int(config["anomaly"].get("min_files", 10)))
+            else None
+        ),
         "removed_files": stats["removed_files"],
         "removed_ratio": stats["removed_files"] / max(previous_total, 1),
         "entropy_share": entropy,
