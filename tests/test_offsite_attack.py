@@ -20,7 +20,7 @@ from rempart.offsite_recover import recover
 
 PROJECT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location(
-    "rempart_offsite_attack", PROJECT / "playbooks/files/rempart_offsite_attack.py"
+    "rempart_offsite_attack", PROJECT / "roles/ransomware_drill/files/rempart_offsite_attack.py"
 )
 assert spec and spec.loader
 offsite_attack = importlib.util.module_from_spec(spec)

@@ -38,7 +38,7 @@ def load(name: str, path: Path) -> ModuleType:
 DRILL_FILES = PROJECT / "roles/restore_drill/files"
 drill_program = load("rempart_restore_drill", DRILL_FILES / "rempart_restore_drill.py")
 load_program = load("rempart_drill_load", DRILL_FILES / "rempart_drill_load.py")
-ransomware = load("rempart_ransomware", PROJECT / "playbooks/files/rempart_ransomware.py")
+ransomware = load("rempart_ransomware", PROJECT / "roles/ransomware_drill/files/rempart_ransomware.py")
 
 DUMP = (
     b"SET client_encoding = 'UTF8';\nCOPY public.patients (id, nom) FROM stdin;\n"

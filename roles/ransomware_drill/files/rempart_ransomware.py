@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The ransomware drill's hands on a lab client (playbooks/drill-ransomware.yml; LAB ONLY: destroys data).
+"""The ransomware drill's hands on a lab client (roles/ransomware_drill, playbooks/drill-ransomware.yml; LAB ONLY:
+destroys data).
 
 Run as root on the attacked hosts by ansible.builtin.script (stdlib only). Every command prints one JSON
 document on stdout.

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""The ransomware drill's offsite leg (playbooks/drill-ransomware.yml; LAB ONLY): an attacker who took the backup
-server uses its own offsite writer key against the Object-Lock bucket (BP100-EXT-03).
+"""The ransomware drill's offsite leg (roles/ransomware_drill, playbooks/drill-ransomware.yml; LAB ONLY): an
+attacker who took the backup server uses its own offsite writer key against the Object-Lock bucket (BP100-EXT-03).
 
 Run as root on the backup server by ansible.builtin.script; needs python3-boto3 (installed by roles/offsite_copy).
 Reads the writer key (/etc/rempart/offsite/writer.env) and the bucket (/etc/rempart/offsite-copy.json) as the
