@@ -26,6 +26,7 @@ from rempart_backup_server.config import (
     dataset_config,
     dataset_lock,
     key_hint,
+    repository,
     restic,
     restic_env,
     secrets_of,
@@ -116,7 +117,7 @@ def fast_key(config: dict[str, Any], name: str) -> bool:
     password = secrets_of(config, name)["repository_password"]
     if len(password) < restic_key.MIN_PASSWORD_LENGTH:
         return False
-    keys = Path(config["repos_dir"]) / name / "keys"
+    keys = repository(config, name) / "keys"
     with admission(config, name) as gate:
         current = gate.key_hint()
         if current is None:
