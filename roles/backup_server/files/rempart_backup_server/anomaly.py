@@ -56,12 +56,10 @@ def entropy_share(config: dict[str, Any], name: str, snapshot: str, paths: Seque
         return sum(pool.map(looks_random, chosen)) / len(chosen)
 
 
-def small_change(dataset: dict[str, Any], files: int, stats: dict[str, Any], min_files: int = 10) -> bool:
-    """A small files dataset whose existing files changed: the one case where the rewritten rule needs the
-    snapshot's size (a restic start, so only then)."""
-    return (
-        dataset["kind"] == "files" and files < min_files and not stats["first"] and stats["changed_files"] > 0
-    )
+def small_change(kind: str, files: int, changed_files: int, min_files: int = 10) -> bool:
+    """A small files dataset (fewer than ``min_files`` files) whose existing files changed: the case of the
+    rewritten rule (damage_reasons), and the one case where the job measures the snapshot's size (a restic start)."""
+    return kind == "files" and files < min_files and changed_files > 0
 
 
 def restore_size(config: dict[str, Any], name: str, snapshot: str) -> int:
@@ -163,8 +161,9 @@ def damage_reasons(
     reasons: list[str] = []
     ratio = float(thresholds["changed_ratio"])
     rewritten = current.get("rewritten_ratio")
-    small = int(current.get("files") or 0) < int(thresholds.get("min_files", 10))
-    if kind == "files" and small and rewritten is not None and current.get("changed_files", 0) > 0:
+    small = small_change(kind, int(current.get("files") or 0), int(current.get("changed_files", 0)),
+                         int(thresholds.get("min_files", 10)))  # fmt: skip
+    if small and rewritten is not None:
         median = statistics.median([h.get("rewritten_ratio") or 0.0 for h in usable]) if usable else 0.0
         size = int(current.get("snapshot_bytes") or 0)
         whole = (

@@ -270,7 +270,9 @@ def _record_arrival(
         "rewritten_ratio": stats["changed_files"] / max(previous_total, 1),
         "snapshot_bytes": (
             restore_size(config, name, newest["id"])
-            if small_change(dataset, total, stats, int(config["anomaly"].get("min_files", 10)))
+            if small_change(
+                dataset["kind"], total, stats["changed_files"], int(config["anomaly"].get("min_files", 10))
+            )
             else None
         ),
         "removed_files": stats["removed_files"],
