@@ -117,6 +117,15 @@ def test_firewall_drops_an_undeclared_port_on_the_backup_server_only(host, name)
     # Rempart's own table and unit; /etc/nftables.conf is left to the host
     assert "flush ruleset" not in host.file("/etc/nftables.d/rempart.nft").content_string
     assert host.service("rempart-firewall").is_enabled
+    # the unit loads the table in its sandbox (issue 20 item 4): CAP_NET_ADMIN over netlink, nothing else
+    assert host.run("systemctl reload rempart-firewall.service").rc == 0
+    unit = host.run(
+        "systemctl show -p ActiveState -p CapabilityBoundingSet -p RestrictAddressFamilies rempart-firewall"
+    )
+    assert "ActiveState=active" in unit.stdout and "CapabilityBoundingSet=cap_net_admin\n" in unit.stdout, (
+        unit.stdout
+    )
+    assert "policy" in host.run("nft list chain inet rempart input").stdout
 
 
 def test_kernel_parameters_are_declared(host):
@@ -195,8 +204,15 @@ def test_session_timeout_and_umask(host, name):
 def test_aide_database_and_daily_check(host):
     assert host.file("/var/lib/aide/aide.db").exists
     assert host.service("rempart-aide-check.timer").is_enabled
+    # the daily unit runs the check in its sandbox (issue 20 item 4) and sees the same tree: no file reported removed
+    # (exit bit 2) that a check outside the unit does not report removed too
+    assert host.run("systemctl start rempart-aide-check.service").rc == 0
+    in_unit = int(
+        host.run("systemctl show -p ExecMainStatus --value rempart-aide-check.service").stdout.strip()
+    )
     # the database is a real baseline: a check right after converge succeeds and reads it
-    assert host.run("aide --config /etc/aide/aide.conf --check >/dev/null; test $? -lt 14").rc == 0
+    outside = host.run("aide --config /etc/aide/aide.conf --check >/dev/null").rc
+    assert in_unit < 8 and outside < 14 and in_unit & 2 <= outside & 2, (in_unit, outside)
 
 
 def test_unattended_upgrades_from_the_declared_mirror(host):

@@ -444,3 +444,13 @@ def test_quota_refuses_a_full_repository_and_cuts_a_job_that_passes_it(supervisi
     assert lab.backup("imagerie") == 0  # no quota declared for imagerie: jobs resume
     lab.server.check_output("rempart-quota usage")
     assert check(lab, "repository")[0] == 0
+
+
+def test_quota_usage_unit_runs_in_its_sandbox(lab):
+    """The timer's unit (not the command run as root above) measures the repositories as the backup user, in the
+    common sandbox (issue 20 item 4)."""
+    lab.server.run("systemctl reset-failed rempart-quota-usage.service")
+    assert lab.server.run("systemctl start rempart-quota-usage.service").rc == 0
+    assert (
+        lab.server.check_output("systemctl show -p Result --value rempart-quota-usage.service") == "success"
+    )
