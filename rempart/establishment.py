@@ -487,11 +487,31 @@ class Establishment(Strict):
             plan[dataset.name] = DatasetPlan(tunnel_port=port, schedule=schedule, schedule_fr=wording)
         return plan
 
-    def roles_plan(self, tunnel_port_base: int = TUNNEL_PORT_BASE) -> dict[str, Any]:
-        """The plan as the plays read it (one entry of the rempart_plan fact): plain data, per dataset name."""
+    @staticmethod
+    def server_names(instance: str = "") -> dict[str, str]:
+        """The names of the establishment's instance of the backup service, which the roles working beside it
+        (offsite_copy, restore_drill, red_button, supervision, backup_client) must find: ``instance`` is the view's
+        rempart_backup_instance (its FINESS) on a server shared by a GHT (docs/ght.md), '' on a server of its own."""
+        suffix = f"-{instance}" if instance else ""
+        return {
+            "suffix": suffix,
+            "user": f"rempart{suffix}",
+            "repos_dir": f"/srv/rempart{suffix}/repos",
+            "state_dir": f"/var/lib/rempart{suffix}",
+            "config_dir": f"/etc/rempart{suffix}",
+            "config_file": f"/etc/rempart{suffix}/backup-server.json",
+            "secrets_dir": f"/etc/rempart{suffix}/secrets",
+            "ledger_dir": f"/var/lib/rempart{suffix}/ledger",
+            "ssh_public_key": f"/var/lib/rempart{suffix}/ssh/id_ed25519.pub",
+        }
+
+    def roles_plan(self, tunnel_port_base: int = TUNNEL_PORT_BASE, instance: str = "") -> dict[str, Any]:
+        """The plan as the plays read it (one entry of the rempart_plan fact): plain data, per dataset name, and
+        the names of the backup service's instance (``instance``: see server_names)."""
         return {
             "finess": self.finess,
             "datasets": {
                 name: item.for_roles() for name, item in self.dataset_plan(tunnel_port_base).items()
             },
+            "server": self.server_names(instance),
         }

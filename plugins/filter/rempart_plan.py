@@ -18,16 +18,17 @@ PLAN_FACT = "rempart_plan"
 
 
 def rempart_plan(
-    establishment: Mapping[str, Any], tunnel_port_base: Any = TUNNEL_PORT_BASE
+    establishment: Mapping[str, Any], tunnel_port_base: Any = TUNNEL_PORT_BASE, backup_instance: Any = ""
 ) -> dict[str, Any]:
-    """{finess, datasets: {name: {tunnel_port, schedule}}} of an establishment (validated by the model)."""
+    """{finess, datasets: {name: {tunnel_port, schedule}}, server: {suffix, user, repos_dir, state_dir, config_dir}}
+    of an establishment (validated by the model); ``backup_instance``: the backup server view's rempart_backup_instance."""
     try:
         model = Establishment.model_validate(plain(establishment))
     except ValueError as error:
         raise AnsibleFilterError(
             f"establishment is not valid, run playbooks/validate.yml for the details: {error}"
         ) from None
-    return model.roles_plan(int(tunnel_port_base))
+    return model.roles_plan(int(tunnel_port_base), str(backup_instance or ""))
 
 
 def rempart_plan_of(localhost: Mapping[str, Any], group: str = "all") -> dict[str, Any]:

@@ -41,16 +41,36 @@ def run(project: Path, inventory: Path, out: Path, vault_password: Path | None) 
     return {path.stem: json.loads(path.read_text()) for path in out.glob("*.json")}
 
 
-def model_plan(establishment_file: Path) -> dict[str, dict]:
-    data = yaml.safe_load(establishment_file.read_text())["establishment"]
-    return Establishment.model_validate(data).roles_plan()
+def model_plan(establishment_file: Path, ght_view: bool = False) -> dict[str, dict]:
+    """The model's plan; a GHT view's instance is its FINESS (inventories/ght-lab/group_vars/backup_servers)."""
+    model = Establishment.model_validate(yaml.safe_load(establishment_file.read_text())["establishment"])
+    return model.roles_plan(instance=model.finess if ght_view else "")
 
 
-def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dict]) -> None:
+def role_names(server: dict[str, str]) -> dict[str, list[str]]:
+    """What each role used on its own must name, from the plan's names of the backup service's instance."""
+    return {
+        "backup_server": [server["user"], server["repos_dir"], server["state_dir"], server["config_dir"]],
+        "restore_drill": [server["user"], server["repos_dir"], server["state_dir"], server["config_file"]],
+        "red_button": [server["config_dir"]],
+        "supervision": [server["user"], server["repos_dir"], server["config_dir"]],
+        "offsite_copy": [
+            server["user"],
+            server["repos_dir"],
+            server["state_dir"],
+            server["config_dir"],
+            server["secrets_dir"],
+        ],
+    }
+
+
+def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dict], server: bool) -> None:
     assert found[host] == {
         "published": expected,  # finess included: the host's own establishment
         "backup_server": expected["datasets"],
         "backup_client": expected["datasets"],
+        "names": role_names(expected["server"]) if server else {},
+        "client_public_key": None if server else expected["server"]["ssh_public_key"],
     }, host
 
 
@@ -65,8 +85,9 @@ def test_lab_hosts_get_the_plan_the_model_computes(project, tmp_path):
         "tunnel_port": 18101,
         "schedule": "*-*-* 01:47:00",
     }
+    assert expected["server"]["user"] == "rempart" and expected["server"]["config_dir"] == "/etc/rempart"
     for host in found:
-        assert_host_plans(found, host, expected)
+        assert_host_plans(found, host, expected, server=host == "backup-01")
 
 
 def test_ght_each_establishment_gets_its_own_plan(project, tmp_path):
@@ -74,7 +95,8 @@ def test_ght_each_establishment_gets_its_own_plan(project, tmp_path):
     found = run(project, inventory, tmp_path / "plan", None)
     hosts = yaml.safe_load((inventory / "hosts.yml").read_text())["all"]["children"]
     for group in ("ch_nord", "ch_centre", "ch_sud"):
-        expected = model_plan(inventory / "group_vars" / group / "establishment.yml")
+        expected = model_plan(inventory / "group_vars" / group / "establishment.yml", ght_view=True)
         assert len(hosts[group]["hosts"]) == 2
+        assert expected["server"]["user"] == f"rempart-{expected['finess']}"
         for host in hosts[group]["hosts"]:
-            assert_host_plans(found, host, expected)
+            assert_host_plans(found, host, expected, server=host.startswith("mg-backup-01-"))

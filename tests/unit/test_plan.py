@@ -144,7 +144,7 @@ def test_backup_plan_document_words_the_installed_timers(establishment_data: dic
 def test_role_filter_gives_the_model_plan(establishment_data: dict[str, Any]) -> None:
     expected = Establishment.model_validate(copy.deepcopy(establishment_data)).roles_plan(18200)
     assert plan_filters.rempart_plan(establishment_data, "18200") == expected
-    assert set(expected) == {"finess", "datasets"}
+    assert set(expected) == {"finess", "datasets", "server"}
     assert all(set(item) == {"tunnel_port", "schedule"} for item in expected["datasets"].values())
 
 
@@ -161,3 +161,37 @@ def test_published_plan_is_read_per_establishment_group() -> None:
         plan_filters.rempart_plan_of(localhost)
     with pytest.raises(AnsibleFilterError, match="--limit localhost,<hosts>"):
         plan_filters.rempart_plan_of({})
+
+
+# --------------------------------------------------------------------------- names of the backup service's instance
+
+
+def test_server_names_of_a_server_of_its_own_have_no_suffix() -> None:
+    assert Establishment.server_names("") == {
+        "suffix": "",
+        "user": "rempart",
+        "repos_dir": "/srv/rempart/repos",
+        "state_dir": "/var/lib/rempart",
+        "config_dir": "/etc/rempart",
+        "config_file": "/etc/rempart/backup-server.json",
+        "secrets_dir": "/etc/rempart/secrets",
+        "ledger_dir": "/var/lib/rempart/ledger",
+        "ssh_public_key": "/var/lib/rempart/ssh/id_ed25519.pub",
+    }
+
+
+def test_server_names_of_a_ght_view_carry_its_finess() -> None:
+    names = Establishment.server_names("340999911")
+    assert names["suffix"] == "-340999911"
+    assert names["user"] == "rempart-340999911"
+    assert names["repos_dir"] == "/srv/rempart-340999911/repos"
+    assert names["ssh_public_key"] == "/var/lib/rempart-340999911/ssh/id_ed25519.pub"
+    assert all("-340999911" in value for value in names.values())
+
+
+def test_role_filter_names_the_instance(establishment_data: dict[str, Any]) -> None:
+    assert (
+        plan_filters.rempart_plan(establishment_data, backup_instance="340999911")["server"]["user"]
+        == "rempart-340999911"
+    )
+    assert plan_filters.rempart_plan(establishment_data)["server"]["user"] == "rempart"
