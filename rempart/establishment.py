@@ -488,7 +488,7 @@ class Establishment(Strict):
         return plan
 
     @staticmethod
-    def server_names(instance: str = "") -> dict[str, str]:
+    def server_names(instance: str = "") -> dict[str, Any]:
         """The names of the establishment's instance of the backup service, which the roles working beside it
         (offsite_copy, restore_drill, red_button, supervision, backup_client) must find: ``instance`` is the view's
         rempart_backup_instance (its FINESS) on a server shared by a GHT (docs/ght.md), '' on a server of its own."""
@@ -503,6 +503,13 @@ class Establishment(Strict):
             "secrets_dir": f"/etc/rempart{suffix}/secrets",
             "ledger_dir": f"/var/lib/rempart{suffix}/ledger",
             "ssh_public_key": f"/var/lib/rempart{suffix}/ssh/id_ed25519.pub",
+            "admin_command": f"/usr/local/sbin/rempart-backup-admin{suffix}",
+            "units": {
+                "rest": f"rempart-rest-server{suffix}.service",
+                "backup": f"rempart-backup{suffix}@.service",
+                "retention": f"rempart-retention{suffix}@.service",
+                "check": f"rempart-check{suffix}@.service",
+            },
         }
 
     def roles_plan(self, tunnel_port_base: int = TUNNEL_PORT_BASE, instance: str = "") -> dict[str, Any]:

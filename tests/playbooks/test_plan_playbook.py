@@ -64,12 +64,34 @@ def role_names(server: dict[str, str]) -> dict[str, list[str]]:
     }
 
 
+def unit_names(suffix: str) -> dict[str, list]:
+    """The unit and command names each role wrote before issue 20 (rempart-<unit>[-<finess>])."""
+    return {
+        "backup_server": [
+            {
+                "rest": f"rempart-rest-server{suffix}.service",
+                "backup": f"rempart-backup{suffix}@.service",
+                "retention": f"rempart-retention{suffix}@.service",
+                "check": f"rempart-check{suffix}@.service",
+            },
+            f"/usr/local/sbin/rempart-backup-admin{suffix}",
+        ],
+        "red_button": [
+            f"rempart{suffix}",
+            f"rempart-rest-server{suffix}.service",
+            [f"rempart-backup{suffix}@.service", f"rempart-retention{suffix}@.service"],
+        ],
+        "supervision": [f"rempart-backup{suffix}"],
+    }
+
+
 def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dict], server: bool) -> None:
     assert found[host] == {
         "published": expected,  # finess included: the host's own establishment
         "backup_server": expected["datasets"],
         "backup_client": expected["datasets"],
         "names": role_names(expected["server"]) if server else {},
+        "units": unit_names(expected["server"]["suffix"]) if server else {},
         "client_public_key": None if server else expected["server"]["ssh_public_key"],
     }, host
 
@@ -85,7 +107,7 @@ def test_lab_hosts_get_the_plan_the_model_computes(project, tmp_path):
         "tunnel_port": 18101,
         "schedule": "*-*-* 01:47:00",
     }
-    assert expected["server"]["user"] == "rempart" and expected["server"]["config_dir"] == "/etc/rempart"
+    assert expected["server"]["suffix"] == "" and expected["server"]["config_dir"] == "/etc/rempart"
     for host in found:
         assert_host_plans(found, host, expected, server=host == "backup-01")
 
@@ -97,6 +119,6 @@ def test_ght_each_establishment_gets_its_own_plan(project, tmp_path):
     for group in ("ch_nord", "ch_centre", "ch_sud"):
         expected = model_plan(inventory / "group_vars" / group / "establishment.yml", ght_view=True)
         assert len(hosts[group]["hosts"]) == 2
-        assert expected["server"]["user"] == f"rempart-{expected['finess']}"
+        assert expected["server"]["suffix"] == f"-{expected['finess']}"
         for host in hosts[group]["hosts"]:
             assert_host_plans(found, host, expected, server=host.startswith("mg-backup-01-"))

@@ -177,6 +177,13 @@ def test_server_names_of_a_server_of_its_own_have_no_suffix() -> None:
         "secrets_dir": "/etc/rempart/secrets",
         "ledger_dir": "/var/lib/rempart/ledger",
         "ssh_public_key": "/var/lib/rempart/ssh/id_ed25519.pub",
+        "admin_command": "/usr/local/sbin/rempart-backup-admin",
+        "units": {
+            "rest": "rempart-rest-server.service",
+            "backup": "rempart-backup@.service",
+            "retention": "rempart-retention@.service",
+            "check": "rempart-check@.service",
+        },
     }
 
 
@@ -186,7 +193,10 @@ def test_server_names_of_a_ght_view_carry_its_finess() -> None:
     assert names["user"] == "rempart-340999911"
     assert names["repos_dir"] == "/srv/rempart-340999911/repos"
     assert names["ssh_public_key"] == "/var/lib/rempart-340999911/ssh/id_ed25519.pub"
-    assert all("-340999911" in value for value in names.values())
+    assert names["units"]["backup"] == "rempart-backup-340999911@.service"
+    assert names["admin_command"] == "/usr/local/sbin/rempart-backup-admin-340999911"
+    units = names.pop("units")
+    assert all("-340999911" in value for value in [*names.values(), *units.values()])
 
 
 def test_role_filter_names_the_instance(establishment_data: dict[str, Any]) -> None:
