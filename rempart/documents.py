@@ -134,10 +134,6 @@ def render_report(establishment: Establishment, results: Results, now: datetime)
     return html, evidence
 
 
-def schedule(rpo_hours: int) -> str:
-    return "quotidienne (au moins)" if rpo_hours >= 24 else f"au moins toutes les {rpo_hours} h"
-
-
 RUNBOOKS = {
     "bouton_rouge": "docs/runbook-bouton-rouge.md",
     "restauration": "docs/runbook-restauration-complete.md",
@@ -162,7 +158,8 @@ def render_plan(establishment: Establishment, now: datetime, evidence: Evidence 
             measured=measured,
             generated_at=now,
             kinds=KINDS,
-            schedule=schedule,
+            # the timers the backup server installs, worded from the same computed plan (Establishment.dataset_plan)
+            plan=establishment.dataset_plan(),
             crisis=establishment.crisis,
             required_roles=[ROLE_LABELS[r] for r in REQUIRED_ROLES],
             degraded=establishment.degraded_mode,

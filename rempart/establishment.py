@@ -31,6 +31,13 @@ EEA_REGIONS: dict[str, tuple[str, ...]] = {
 RETENTION_FLOOR = {"daily": 7, "monthly": 1, "yearly": 1}
 OFFSITE_MIN_RETENTION_DAYS = 14
 
+# The computed plan (Establishment.dataset_plan): each dataset's reverse-tunnel port is this base plus its rank in
+# the establishment (rempart_backup_tunnel_port_base overrides the base), and its backup timer starts at minute
+# tunnel port x 7 (mod 60), which spreads the datasets over the hour.
+TUNNEL_PORT_BASE = 18100
+SCHEDULE_MINUTE_FACTOR = 7
+_HOURLY_STEPS = (1, 2, 3, 4, 6, 8, 12)  # divisors of 24: the timer fires at the same hours every day
+
 DatasetName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]{1,39}$")]
 
 
@@ -184,6 +191,37 @@ class DatasetBackup(Strict):
         if self.expected_size_gib is None:
             return None
         return int(self.expected_size_gib * (1 + self.growth_margin_percent / 100) * 1024**3)
+
+
+class DatasetPlan(Strict):
+    """What the establishment model computes for one dataset: the client-side port of its reverse tunnel and its
+    backup timer (systemd OnCalendar), with the French wording the documents use for that same timer."""
+
+    tunnel_port: int
+    schedule: str
+    schedule_fr: str
+
+    def for_roles(self) -> dict[str, Any]:
+        """The values the roles take (backup_server_dataset_plan and the like): the documents' wording left out."""
+        return {"tunnel_port": self.tunnel_port, "schedule": self.schedule}
+
+
+def backup_schedule(rpo_hours: int, minute: int, declared: str | None = None) -> tuple[str, str]:
+    """(OnCalendar, French wording) of a dataset's backup timer: never less often than the RPO (BP100-OPS, PDMA).
+
+    < 24 h: every N hours, N the largest divisor of 24 not above the RPO; 24 h to 6 days: daily at 01:MM; a week or
+    more: Sundays at 01:MM. ``declared`` (datasets[].backup.schedule) replaces the derived calendar.
+    """
+    if declared:
+        return declared, f"selon le calendrier déclaré « {declared} »"
+    minute %= 60
+    if rpo_hours < 24:
+        step = max(d for d in _HOURLY_STEPS if d <= rpo_hours)
+        every = "toutes les heures" if step == 1 else f"toutes les {step} h"
+        return f"*-*-* 00/{step}:{minute:02d}:00", f"{every}, à la minute {minute:02d}"
+    if rpo_hours < 168:
+        return f"*-*-* 01:{minute:02d}:00", f"chaque jour à 01:{minute:02d}"
+    return f"Sun *-*-* 01:{minute:02d}:00", f"chaque dimanche à 01:{minute:02d}"
 
 
 class HardeningLevel(StrEnum):
@@ -434,3 +472,53 @@ class Establishment(Strict):
 
     def dataset(self, name: str) -> Dataset:
         return next(d for d in self.datasets if d.name == name)
+
+    def dataset_plan(self, tunnel_port_base: int = TUNNEL_PORT_BASE) -> dict[str, DatasetPlan]:
+        """Every dataset's computed values, in declaration order: its tunnel port (base + rank) and its backup
+        timer (from rpo_hours at minute port x 7, or the declared backup.schedule). The one place these rules live:
+        playbooks/validate.yml publishes the result as rempart_plan, the plays hand it to the roles, and the
+        backup and restore plan (rempart/documents.py) words the same timers."""
+        plan = {}
+        for rank, dataset in enumerate(self.datasets):
+            port = int(tunnel_port_base) + rank
+            schedule, wording = backup_schedule(
+                dataset.rpo_hours, port * SCHEDULE_MINUTE_FACTOR, dataset.backup.schedule
+            )
+            plan[dataset.name] = DatasetPlan(tunnel_port=port, schedule=schedule, schedule_fr=wording)
+        return plan
+
+    @staticmethod
+    def server_names(instance: str = "") -> dict[str, Any]:
+        """The names of the establishment's instance of the backup service, which the roles working beside it
+        (offsite_copy, restore_drill, red_button, supervision, backup_client) must find: ``instance`` is the view's
+        rempart_backup_instance (its FINESS) on a server shared by a GHT (docs/ght.md), '' on a server of its own."""
+        suffix = f"-{instance}" if instance else ""
+        return {
+            "suffix": suffix,
+            "user": f"rempart{suffix}",
+            "repos_dir": f"/srv/rempart{suffix}/repos",
+            "state_dir": f"/var/lib/rempart{suffix}",
+            "config_dir": f"/etc/rempart{suffix}",
+            "config_file": f"/etc/rempart{suffix}/backup-server.json",
+            "secrets_dir": f"/etc/rempart{suffix}/secrets",
+            "ledger_dir": f"/var/lib/rempart{suffix}/ledger",
+            "ssh_public_key": f"/var/lib/rempart{suffix}/ssh/id_ed25519.pub",
+            "admin_command": f"/usr/local/sbin/rempart-backup-admin{suffix}",
+            "units": {
+                "rest": f"rempart-rest-server{suffix}.service",
+                "backup": f"rempart-backup{suffix}@.service",
+                "retention": f"rempart-retention{suffix}@.service",
+                "check": f"rempart-check{suffix}@.service",
+            },
+        }
+
+    def roles_plan(self, tunnel_port_base: int = TUNNEL_PORT_BASE, instance: str = "") -> dict[str, Any]:
+        """The plan as the plays read it (one entry of the rempart_plan fact): plain data, per dataset name, and
+        the names of the backup service's instance (``instance``: see server_names)."""
+        return {
+            "finess": self.finess,
+            "datasets": {
+                name: item.for_roles() for name, item in self.dataset_plan(tunnel_port_base).items()
+            },
+            "server": self.server_names(instance),
+        }

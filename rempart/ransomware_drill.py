@@ -44,9 +44,9 @@ def attacked_datasets(datasets: list[Mapping[str, Any]], hosts: list[str]) -> li
     return [d for d in datasets if d["host"] in hosts and d["kind"] in ATTACKED_KINDS]
 
 
-def tunnel_ports(datasets: list[Mapping[str, Any]], base: int) -> dict[str, int]:
-    """Each dataset's reverse-tunnel port, as the backup server numbers them (base + its rank in the inventory)."""
-    return {d["name"]: int(base) + rank for rank, d in enumerate(datasets)}
+def tunnel_ports(plan: Mapping[str, Mapping[str, Any]]) -> dict[str, int]:
+    """Each dataset's reverse-tunnel port, from the establishment's computed plan (Establishment.dataset_plan)."""
+    return {name: int(item["tunnel_port"]) for name, item in plan.items()}
 
 
 def host_spec(

@@ -17,7 +17,7 @@ from rempart_backup_server import admin, anomaly, retention
 from rempart_backup_server import config as server_config
 from rempart_host.restic import parse_time
 
-from rempart.establishment import Dataset
+from rempart.establishment import Dataset, backup_schedule
 from rempart.validation import load_valid
 from rempart.vault_layout import REPOSITORY_PASSWORDS, REST_SERVER_PASSWORDS, required_secrets
 
@@ -175,7 +175,7 @@ def test_entropy_and_time_parsing():
      (72, "*-*-* 01:05:00"), (168, "Sun *-*-* 01:05:00")],
 )  # fmt: skip
 def test_schedule_is_never_less_frequent_than_the_rpo(rpo, expected):
-    assert filters.rempart_oncalendar(rpo, 5) == expected
+    assert backup_schedule(rpo, 5)[0] == expected
 
 
 def test_htpasswd_line_is_stable_sha():

@@ -17,6 +17,7 @@ from typing import Any
 from ansible.plugins.action import ActionBase
 
 from rempart.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
+from rempart.establishment import TUNNEL_PORT_BASE, Establishment
 from rempart.ght import (
     DEFAULT_REST_PORT,
     GHT_VARIABLE,
@@ -27,6 +28,14 @@ from rempart.ght import (
     ght_violations,
 )
 from rempart.validation import HARDENING_LEVEL_VARIABLE, Violation, hardening_level_set_in_inventory, validate
+
+# The computed plan of each establishment, published as a fact of localhost (playbooks/validate.yml): key 'all' for
+# a one-establishment inventory, the establishment's group in a GHT. The plays read it with rempart_plan_of.
+PLAN_FACT = "rempart_plan"
+TUNNEL_PORT_BASE_VARIABLE = "rempart_backup_tunnel_port_base"
+INSTANCE_VARIABLE = (
+    "rempart_backup_instance"  # a GHT view's FINESS: names of its instance of the backup service
+)
 
 
 class ActionModule(ActionBase):
@@ -66,7 +75,16 @@ class ActionModule(ActionBase):
             assert establishment is not None
             result["msg"] = f"establishment {establishment.finess} ({establishment.name}) is valid"
             result["finess"] = establishment.finess
+            servers = task_vars.get("groups", {}).get("backup_servers") or []
+            server = task_vars["hostvars"][servers[0]] if servers else None
+            result["ansible_facts"] = {PLAN_FACT: {"all": self._plan(establishment, task_vars, server)}}
         return result
+
+    def _plan(self, establishment: Establishment, variables: Any, server: Any) -> dict[str, Any]:
+        """The roles' plan: tunnel port base from the establishment's variables, instance from its backup server."""
+        base = self._templar.template(variables.get(TUNNEL_PORT_BASE_VARIABLE, TUNNEL_PORT_BASE))
+        instance = self._templar.template(server.get(INSTANCE_VARIABLE, "")) if server is not None else ""
+        return establishment.roles_plan(int(base), str(instance or ""))
 
     def _apt_violations(self, task_vars: dict[str, Any]) -> list[Violation]:
         """rempart_apt_mirror / rempart_apt_proxy of every host (rempart/apt.py), each problem once."""
@@ -133,6 +151,17 @@ class ActionModule(ActionBase):
             )
             return result
         result["finess"] = [e.finess for _, e in checked if e is not None]
+        result["ansible_facts"] = {
+            PLAN_FACT: {
+                source.group: self._plan(
+                    establishment,
+                    hostvars[groups[source.group][0]],
+                    next((hostvars[view.name] for view in views if view.group == source.group), None),
+                )
+                for source, establishment in checked
+                if establishment is not None
+            }
+        }
         result["msg"] = (
             f"GHT {ght.get('name', '')}: "
             + ", ".join(f"{e.finess} ({e.name})" for _, e in checked if e is not None)

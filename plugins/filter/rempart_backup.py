@@ -14,21 +14,6 @@ def rempart_htpasswd_sha(password: str) -> str:
     return "{SHA}" + base64.b64encode(hashlib.sha1(str(password).encode()).digest()).decode()
 
 
-def rempart_oncalendar(rpo_hours: Any, minute: Any = 0) -> str:
-    """systemd OnCalendar for a dataset's RPO: never less often than the RPO (BP100-OPS, PDMA).
-
-    < 24 h: every N hours, N the largest divisor of 24 not above the RPO; 24 h to 6 days: daily;
-    a week or more: weekly. ``minute`` spreads datasets over the hour.
-    """
-    hours, minute = int(rpo_hours), int(minute) % 60
-    if hours < 24:
-        step = max(d for d in (1, 2, 3, 4, 6, 8, 12) if d <= hours)
-        return f"*-*-* 00/{step}:{minute:02d}:00"
-    if hours < 168:
-        return f"*-*-* 01:{minute:02d}:00"
-    return f"Sun *-*-* 01:{minute:02d}:00"
-
-
 TIMER = """# Managed by Rempart (backup_server).
 [Unit]
 Description=Rempart {flow} of dataset {dataset}
@@ -47,8 +32,8 @@ WantedBy=timers.target
 def rempart_timer_files(
     datasets: dict[str, Any], suffix: str, retention_schedule: str, check_schedule: str
 ) -> list[dict[str, str]]:
-    """One systemd timer per dataset and flow, as rempart_files entries: backup on the dataset's schedule (from
-    its RPO), retention and check on the server's own schedules."""
+    """One systemd timer per dataset and flow, as rempart_files entries: backup on the dataset's schedule (the
+    establishment's plan, Establishment.dataset_plan), retention and check on the server's own schedules."""
     files = []
     for flow in ("backup", "retention", "check"):
         for dataset, options in datasets.items():
@@ -86,7 +71,6 @@ class FilterModule:
     def filters(self) -> dict[str, Any]:
         return {
             "rempart_htpasswd_sha": rempart_htpasswd_sha,
-            "rempart_oncalendar": rempart_oncalendar,
             "rempart_timer_files": rempart_timer_files,
             "rempart_secret_files": rempart_secret_files,
         }

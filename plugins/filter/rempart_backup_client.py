@@ -7,15 +7,16 @@ from typing import Any
 DEFAULTS = {"compression": "auto", "read_concurrency": 2, "limit_upload_kib": None}
 
 
-def rempart_backup_client_dataset(dataset: dict[str, Any], ports: dict[str, int]) -> dict[str, Any]:
-    """What the job needs to know about one dataset (establishment.datasets[] item -> job configuration)."""
+def rempart_backup_client_dataset(dataset: dict[str, Any], plan: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the job needs to know about one dataset (establishment.datasets[] item -> job configuration); its
+    tunnel port from the establishment's computed plan (backup_client_dataset_plan)."""
     options = {**DEFAULTS, **(dataset.get("backup") or {})}
     return {
         "kind": dataset["kind"],
         "paths": list(dataset.get("paths") or []),
         "excludes": list(dataset.get("excludes") or []),
         "database": dataset.get("database"),
-        "tunnel_port": int(ports[dataset["name"]]),
+        "tunnel_port": int(plan[dataset["name"]]["tunnel_port"]),
         "compression": options["compression"],
         "read_concurrency": int(options["read_concurrency"]),
         "limit_upload_kib": options["limit_upload_kib"],

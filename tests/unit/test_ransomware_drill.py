@@ -37,12 +37,15 @@ def test_prepare_attacks_the_files_and_postgresql_datasets_of_the_attacked_hosts
     assert [d["name"] for d in attacked] == ["partages", "dpi-postgresql"]  # no mariadb, not pacs
     assert drill.foreign_hosts(["files", "printer"], DATASETS) == ["printer"]
     # every dataset keeps its rank in the inventory, attacked or not (the backup server numbers them so)
-    assert drill.tunnel_ports(DATASETS, 18100) == {"partages": 18100, "dpi-postgresql": 18101, "pacs": 18102,
-                                                   "dpi-mariadb": 18103}  # fmt: skip
+    plan = {"partages": {"tunnel_port": 18100, "schedule": "x"}, "dpi-postgresql": {"tunnel_port": 18101}}
+    assert drill.tunnel_ports(plan) == {
+        "partages": 18100,
+        "dpi-postgresql": 18101,
+    }  # from the establishment's plan
 
 
 def test_baseline_gives_each_host_its_own_datasets_and_every_tunnel_port() -> None:
-    ports = drill.tunnel_ports(DATASETS, 18100)
+    ports = {"partages": 18100, "dpi-postgresql": 18101, "pacs": 18102, "dpi-mariadb": 18103}
     spec = drill.host_spec(
         drill.attacked_datasets(DATASETS, ["files", "db"]), "db", "10.0.0.5", ports, "8443"
     )
