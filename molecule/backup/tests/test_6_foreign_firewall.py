@@ -31,6 +31,17 @@ def _stateless_ruleset(host) -> str:
     return host.check_output("nft --stateless list ruleset")
 
 
+def _wait_for_propagated_jobs(host) -> None:
+    """`systemctl reload|restart nftables` returns when nftables.service's own job ends; the jobs it propagates
+    (PartOf=, ReloadPropagatedFrom=: rempart-firewall, the red button) are ordered after it and may still run then.
+    Wait (seconds) until systemd's job queue is empty: the window is the time those units' nft takes."""
+    for _ in range(40):
+        if not host.check_output("systemctl list-jobs --no-legend").strip():
+            return
+        time.sleep(0.25)
+    raise AssertionError(host.check_output("systemctl list-jobs"))
+
+
 @pytest.fixture(params=[DB, SERVER])
 def vendor_host(request, lab):
     return {DB: lab.db, SERVER: lab.server}[request.param]
@@ -63,15 +74,8 @@ def test_the_owner_reloading_its_firewall_brings_rempart_back(lab, action):
     # the vendor's file starts with "flush ruleset": rempart-firewall.service follows nftables.service
     before = _stateless_ruleset(lab.db)
     lab.db.check_output(f"systemctl {action} nftables.service")
-    # `systemctl restart` returns when nftables.service is up; rempart-firewall.service's restart (PartOf=) may
-    # still be loading its table then: wait for it (seconds), the window is reported in the closing note
-    after = _stateless_ruleset(lab.db)
-    for _ in range(20):
-        if after == before:
-            break
-        time.sleep(0.5)
-        after = _stateless_ruleset(lab.db)
-    assert after == before
+    _wait_for_propagated_jobs(lab.db)
+    assert _stateless_ruleset(lab.db) == before
     assert _connects(lab.files, ADDRESSES[DB], 5433)
 
 
@@ -106,6 +110,7 @@ def test_red_button_release_restores_the_ruleset_exactly(lab, tmp_path):
         assert not _connects(lab.db, ADDRESSES[SERVER], 5433)
         # the vendor's owner reloading its firewall does not lift the isolation
         lab.server.check_output("systemctl reload nftables.service")
+        _wait_for_propagated_jobs(lab.server)
         assert lab.server.run("nft list table inet rempart_red_button").rc == 0
         assert not _connects(lab.db, ADDRESSES[SERVER], 5433)
         # the clients are not touched: the vendor's traffic to the DPI server flows during the isolation
