@@ -256,9 +256,9 @@ def start_unit(
 
 
 def restore_properties(config: dict[str, Any], server: dict[str, Any], name: str, target: Path) -> list[str]:
-    repos, secrets = server["repos_dir"], server["secrets_dir"]
     from rempart_backup_server.admission import server_key  # run step only, as trusted()
 
+    repos, secrets = server["repos_dir"], server["secrets_dir"]
     # the server's own key of the repository (read here: the restore unit cannot see the server's state)
     key = server_key(server["state_dir"], name, Path(repos) / name)
     return [
