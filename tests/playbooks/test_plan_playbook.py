@@ -92,6 +92,15 @@ def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dic
         "backup_client": expected["datasets"],
         "names": role_names(expected["server"]) if server else {},
         "units": unit_names(expected["server"]["suffix"]) if server else {},
+        "lock": {
+            "backup_server": expected["retention"],
+            "offsite_copy": [
+                expected["offsite"]["retention_days"],
+                expected["offsite"]["retention_cap_days"],
+            ],
+        }
+        if server
+        else {},
         "client_public_key": None if server else expected["server"]["ssh_public_key"],
     }, host
 

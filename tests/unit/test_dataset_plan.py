@@ -144,7 +144,7 @@ def test_backup_plan_document_words_the_installed_timers(establishment_data: dic
 def test_role_filter_gives_the_model_plan(establishment_data: dict[str, Any]) -> None:
     expected = Establishment.model_validate(copy.deepcopy(establishment_data)).roles_plan(18200)
     assert plan_filters.rempart_plan(establishment_data, "18200") == expected
-    assert set(expected) == {"finess", "datasets", "server"}
+    assert set(expected) == {"finess", "datasets", "retention", "offsite", "server"}
     assert all(set(item) == {"tunnel_port", "schedule"} for item in expected["datasets"].values())
 
 
@@ -205,3 +205,56 @@ def test_role_filter_names_the_instance(establishment_data: dict[str, Any]) -> N
         == "rempart-340999911"
     )
     assert plan_filters.rempart_plan(establishment_data)["server"]["user"] == "rempart"
+
+
+# --------------------------------------------------------------------------- retention on site and offsite
+
+BEFORE_LOCKS = json.loads((PROJECT / "tests/fixtures/plan/before-issue-20-retention-alerts.json").read_text())
+
+
+def test_the_retention_fixture_covers_every_establishment_file() -> None:
+    assert sorted(key for key in BEFORE_LOCKS if not key.startswith("_")) == ESTABLISHMENT_FILES
+
+
+@pytest.mark.parametrize("relative", ESTABLISHMENT_FILES)
+def test_plan_keeps_the_retention_and_offsite_lock_computed_before(relative: str) -> None:
+    plan = _establishment(relative).roles_plan()
+    assert plan["retention"] == BEFORE_LOCKS[relative]["retention"]
+    assert plan["offsite"] == BEFORE_LOCKS[relative]["offsite"]
+
+
+def test_retention_keeps_the_declared_counts_and_defaults_the_others(
+    establishment_data: dict[str, Any],
+) -> None:
+    establishment_data.pop("retention", None)
+    assert Establishment.model_validate(establishment_data).retention_plan() == {
+        "daily": 15,
+        "monthly": 12,
+        "yearly": 5,
+    }
+    establishment_data["retention"] = {"daily": 30}
+    assert Establishment.model_validate(establishment_data).retention_plan() == {
+        "daily": 30,
+        "monthly": 12,
+        "yearly": 5,
+    }
+
+
+def test_offsite_cap_is_declared_or_the_lock_plus_thirty_days_within_ten_years(
+    establishment_data: dict[str, Any],
+) -> None:
+    def lock(**offsite: int) -> dict[str, int]:
+        establishment_data["offsite"] = {"region": "eu-west-3", **offsite}
+        return Establishment.model_validate(establishment_data).offsite_plan()
+
+    assert lock(retention_days=30) == {"retention_days": 30, "retention_cap_days": 60}
+    assert lock(retention_days=30, retention_cap_days=90) == {"retention_days": 30, "retention_cap_days": 90}
+    assert lock(retention_days=3640) == {"retention_days": 3640, "retention_cap_days": 3650}
+
+
+def test_backup_plan_document_words_the_retention_of_the_plan(establishment_data: dict[str, Any]) -> None:
+    establishment_data["retention"] = {"daily": 21, "monthly": 9}
+    establishment_data["offsite"]["retention_days"] = 40
+    html = render_plan(Establishment.model_validate(establishment_data), datetime(2026, 12, 6, tzinfo=UTC))
+    assert "conservation de 21 sauvegardes\nquotidiennes, 9 mensuelles et 5 annuelles" in html
+    assert "mode COMPLIANCE, 40 jours)" in html
