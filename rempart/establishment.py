@@ -529,9 +529,22 @@ class Establishment(Strict):
             "retention_cap_days": self.offsite.effective_retention_cap_days,
         }
 
+    def quota_plan(self) -> dict[str, int | None]:
+        """Each dataset's repository quota in bytes (backup.expected_size_gib + growth_margin_percent, None: no
+        quota declared), in declaration order: roles/supervision enforces it (supervision_quota_bytes)."""
+        return {dataset.name: dataset.backup.quota_bytes for dataset in self.datasets}
+
+    def threshold_plan(self) -> dict[str, dict[str, float]]:
+        """Each dataset's alert thresholds, in declaration order: its alerts.overrides keys over alerts.thresholds,
+        Rempart's defaults where the establishment declares no alerts. roles/supervision publishes them
+        (supervision_thresholds: check_rempart's configuration, the rempart_alert_* metrics the rules compare)."""
+        if self.alerts is None:
+            return {dataset.name: AlertThresholds().model_dump() for dataset in self.datasets}
+        return {dataset.name: self.alerts.thresholds_for(dataset.name) for dataset in self.datasets}
+
     def roles_plan(self, tunnel_port_base: int = TUNNEL_PORT_BASE, instance: str = "") -> dict[str, Any]:
-        """The plan as the plays read it (one entry of the rempart_plan fact): plain data, per dataset name, the
-        retention on site and offsite, and the names of the backup service's instance (``instance``: see
+        """The plan as the plays read it (one entry of the rempart_plan fact): plain data, per dataset name (timer,
+        tunnel port, quota, alert thresholds), the retention on site and offsite, and the names of the backup service's instance (``instance``: see
         server_names)."""
         return {
             "finess": self.finess,
@@ -540,5 +553,7 @@ class Establishment(Strict):
             },
             "retention": self.retention_plan(),
             "offsite": self.offsite_plan(),
+            "quota_bytes": self.quota_plan(),
+            "thresholds": self.threshold_plan(),
             "server": self.server_names(instance),
         }

@@ -85,7 +85,20 @@ def unit_names(suffix: str) -> dict[str, list]:
     }
 
 
+def configured(expected: dict) -> dict[str, dict]:
+    """The quota and thresholds check_rempart's configuration holds per dataset: the plan's."""
+    return {
+        name: {"quota_bytes": expected["quota_bytes"][name], "thresholds": expected["thresholds"][name]}
+        for name in expected["datasets"]
+    }
+
+
 def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dict], server: bool) -> None:
+    for values in (
+        found[host].get("limits", {}).get("configured", {}).values()
+    ):  # host, rpo_hours...: not the plan's
+        for key in set(values) - {"quota_bytes", "thresholds"}:
+            del values[key]
     assert found[host] == {
         "published": expected,  # finess included: the host's own establishment
         "backup_server": expected["datasets"],
@@ -98,6 +111,12 @@ def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dic
                 expected["offsite"]["retention_days"],
                 expected["offsite"]["retention_cap_days"],
             ],
+        }
+        if server
+        else {},
+        "limits": {
+            "supervision": [expected["quota_bytes"], expected["thresholds"]],
+            "configured": configured(expected),
         }
         if server
         else {},

@@ -144,7 +144,15 @@ def test_backup_plan_document_words_the_installed_timers(establishment_data: dic
 def test_role_filter_gives_the_model_plan(establishment_data: dict[str, Any]) -> None:
     expected = Establishment.model_validate(copy.deepcopy(establishment_data)).roles_plan(18200)
     assert plan_filters.rempart_plan(establishment_data, "18200") == expected
-    assert set(expected) == {"finess", "datasets", "retention", "offsite", "server"}
+    assert set(expected) == {
+        "finess",
+        "datasets",
+        "retention",
+        "offsite",
+        "quota_bytes",
+        "thresholds",
+        "server",
+    }
     assert all(set(item) == {"tunnel_port", "schedule"} for item in expected["datasets"].values())
 
 
@@ -258,3 +266,71 @@ def test_backup_plan_document_words_the_retention_of_the_plan(establishment_data
     html = render_plan(Establishment.model_validate(establishment_data), datetime(2026, 12, 6, tzinfo=UTC))
     assert "conservation de 21 sauvegardes\nquotidiennes, 9 mensuelles et 5 annuelles" in html
     assert "mode COMPLIANCE, 40 jours)" in html
+
+
+# --------------------------------------------------------------------------- quota and alert thresholds
+
+
+@pytest.mark.parametrize("relative", ESTABLISHMENT_FILES)
+def test_plan_keeps_the_quotas_and_thresholds_computed_before(relative: str) -> None:
+    plan = _establishment(relative).roles_plan()
+    assert plan["quota_bytes"] == BEFORE_LOCKS[relative]["quota_bytes"]
+    assert plan["thresholds"] == BEFORE_LOCKS[relative]["thresholds"]
+    assert (
+        list(plan["quota_bytes"]) == list(plan["thresholds"]) == list(plan["datasets"])
+    )  # declaration order
+
+
+def test_quota_is_the_expected_size_plus_the_growth_margin(establishment_data: dict[str, Any]) -> None:
+    first, second = (d["name"] for d in establishment_data["datasets"][:2])
+    establishment_data["datasets"][0]["backup"] = {"expected_size_gib": 100}
+    establishment_data["datasets"][1]["backup"] = {"expected_size_gib": 2.5, "growth_margin_percent": 0}
+    quota = Establishment.model_validate(establishment_data).quota_plan()
+    assert quota[first] == 150 * 1024**3  # default margin 50 %
+    assert quota[second] == int(2.5 * 1024**3)
+    assert all(
+        quota[d["name"]] is None for d in establishment_data["datasets"][2:]
+    )  # none declared: no quota
+
+
+def test_thresholds_are_the_defaults_without_alerts(establishment_data: dict[str, Any]) -> None:
+    establishment_data.pop("alerts", None)
+    thresholds = Establishment.model_validate(establishment_data).threshold_plan()
+    assert set(thresholds) == {d["name"] for d in establishment_data["datasets"]}
+    for values in thresholds.values():
+        assert values["backup_age_warning_ratio"] == 1.0 and values["backup_grace_minutes"] == 60
+        assert values["quota_warning_percent"] == 80.0 and values["quota_critical_percent"] == 95.0
+
+
+def test_a_dataset_override_replaces_only_its_own_keys(establishment_data: dict[str, Any]) -> None:
+    first, second = (d["name"] for d in establishment_data["datasets"][:2])
+    establishment_data["alerts"] = {
+        "email": ["astreinte@ch-exemple.fr"],
+        "smtp_relay": "smtp.ch-exemple.fr:25",
+        "thresholds": {"backup_grace_minutes": 30},
+        "overrides": {first: {"quota_warning_percent": 70, "backup_grace_minutes": 90}},
+    }
+    thresholds = Establishment.model_validate(establishment_data).threshold_plan()
+    assert (thresholds[first]["quota_warning_percent"], thresholds[first]["backup_grace_minutes"]) == (70, 90)
+    assert (thresholds[second]["quota_warning_percent"], thresholds[second]["backup_grace_minutes"]) == (
+        80.0,
+        30,
+    )
+    assert thresholds[first]["quota_critical_percent"] == thresholds[second]["quota_critical_percent"] == 95.0
+
+
+def test_supervision_configuration_takes_the_quotas_and_thresholds_it_is_given(
+    establishment_data: dict[str, Any],
+) -> None:
+    alerts = _filters("rempart_alerts")
+    plan = Establishment.model_validate(copy.deepcopy(establishment_data)).roles_plan()
+    computed = alerts.rempart_alerts(establishment_data)["datasets"]
+    assert {n: d["quota_bytes"] for n, d in computed.items()} == plan["quota_bytes"]
+    assert {n: d["thresholds"] for n, d in computed.items()} == plan["thresholds"]
+    name = next(iter(plan["quota_bytes"]))
+    given = alerts.rempart_alerts(
+        establishment_data,
+        plan["quota_bytes"] | {name: 1024},
+        plan["thresholds"] | {name: plan["thresholds"][name] | {"backup_grace_minutes": 5}},
+    )["datasets"][name]
+    assert given["quota_bytes"] == 1024 and given["thresholds"]["backup_grace_minutes"] == 5
