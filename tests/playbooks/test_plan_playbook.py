@@ -82,6 +82,7 @@ def unit_names(suffix: str) -> dict[str, list]:
             [f"rempart-backup{suffix}@.service", f"rempart-retention{suffix}@.service"],
         ],
         "supervision": [f"rempart-backup{suffix}"],
+        "ransomware_drill": [f"/usr/local/sbin/rempart-backup-admin{suffix}"],
     }
 
 
