@@ -555,5 +555,10 @@ class Establishment(Strict):
             "offsite": self.offsite_plan(),
             "quota_bytes": self.quota_plan(),
             "thresholds": self.threshold_plan(),
+            # the policy the roles check the values they are given against (one copy: this module's constants)
+            "limits": {
+                "retention_floor": dict(RETENTION_FLOOR),
+                "offsite_regions": list(EEA_REGIONS[self.offsite.provider]),
+            },
             "server": self.server_names(instance),
         }

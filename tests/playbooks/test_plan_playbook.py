@@ -112,6 +112,7 @@ def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dic
                 expected["offsite"]["retention_days"],
                 expected["offsite"]["retention_cap_days"],
             ],
+            "limits": [expected["limits"]["retention_floor"], expected["limits"]["offsite_regions"]],
         }
         if server
         else {},

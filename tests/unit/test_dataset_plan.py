@@ -151,6 +151,7 @@ def test_role_filter_gives_the_model_plan(establishment_data: dict[str, Any]) ->
         "offsite",
         "quota_bytes",
         "thresholds",
+        "limits",
         "server",
     }
     assert all(set(item) == {"tunnel_port", "schedule"} for item in expected["datasets"].values())
@@ -334,3 +335,18 @@ def test_supervision_configuration_takes_the_quotas_and_thresholds_it_is_given(
         plan["thresholds"] | {name: plan["thresholds"][name] | {"backup_grace_minutes": 5}},
     )["datasets"][name]
     assert given["quota_bytes"] == 1024 and given["thresholds"]["backup_grace_minutes"] == 5
+
+
+def test_limits_are_the_models_own_policy(establishment_data: dict[str, Any]) -> None:
+    limits = Establishment.model_validate(establishment_data).roles_plan()["limits"]
+    assert limits == {
+        "retention_floor": {"daily": 7, "monthly": 1, "yearly": 1},
+        "offsite_regions": [
+            "eu-west-3",
+            "eu-west-1",
+            "eu-central-1",
+            "eu-north-1",
+            "eu-south-1",
+            "eu-south-2",
+        ],
+    }  # the values roles/backup_server and roles/offsite_copy held as copies before issue 20
