@@ -35,7 +35,7 @@ def edit_establishment(folder: Path, change: Any) -> None:
     path.write_text(yaml.safe_dump(document, allow_unicode=True))
 
 
-def run_playbook(project: Path, folder: Path, playbook: str) -> subprocess.CompletedProcess[str]:
+def run_playbook(project: Path, folder: Path, playbook: str, *extra: str) -> subprocess.CompletedProcess[str]:
     env = os.environ | {
         "PATH": f"{BIN}:{os.environ['PATH']}",
         "ANSIBLE_VAULT_PASSWORD_FILE": str(folder.parent / "vault-password"),
@@ -43,7 +43,7 @@ def run_playbook(project: Path, folder: Path, playbook: str) -> subprocess.Compl
         "ANSIBLE_NOCOLOR": "1",
     }
     return subprocess.run(
-        [str(BIN / "ansible-playbook"), "-i", str(folder), str(project / "playbooks" / playbook)],
+        [str(BIN / "ansible-playbook"), "-i", str(folder), str(project / "playbooks" / playbook), *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -101,3 +101,35 @@ def test_missing_establishment_file_is_explained(project, inventory):
     result = run_playbook(project, inventory, "validate.yml")
     assert result.returncode != 0
     assert "group_vars/all/establishment.yml" in result.stdout
+
+
+def assert_no_host_contacted(result: subprocess.CompletedProcess[str]) -> None:
+    recap = result.stdout.split("PLAY RECAP")[-1]
+    assert "localhost" in recap
+    for host in ("backup-01", "dpi-db-01", "files-01", "station-01"):
+        assert host not in recap, recap
+
+
+def test_ransomware_drill_refuses_an_establishment_inventory(project, inventory):
+    # an establishment's inventory has no lab network: the drill, which destroys data, stops on localhost
+    lab = inventory / "group_vars/all/lab.yml"
+    document = yaml.safe_load(lab.read_text())
+    del document["lab_network"]
+    lab.write_text(yaml.safe_dump(document))
+    result = run_playbook(project, inventory, "drill-ransomware.yml")
+    assert result.returncode != 0
+    assert "it runs only on a lab inventory" in result.stdout
+    assert_no_host_contacted(result)
+
+
+def test_ransomware_drill_refuses_an_attacked_host_without_a_dataset(project, inventory):
+    result = run_playbook(
+        project,
+        inventory,
+        "drill-ransomware.yml",
+        "-e",
+        '{"ransomware_drill_hosts": ["dpi-db-01", "backup-01"]}',
+    )
+    assert result.returncode != 0
+    assert "ransomware_drill_hosts: backup-01 hold no dataset" in result.stdout
+    assert_no_host_contacted(result)

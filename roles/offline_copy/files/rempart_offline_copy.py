@@ -35,6 +35,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from rempart_backup_server.admission import server_key
 from rempart_backup_server.trust import trusted_ids
 from rempart_host import alert as alert_command
 from rempart_host import program
@@ -154,13 +155,22 @@ def power_off(disk: str) -> str:
 
 def restic_env(config: dict[str, Any], dataset: str, repository: Path) -> dict[str, str]:
     password = repository_password(config["secrets_dir"], dataset)
-    return {
+    env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
         "HOME": str(state(config)),
         "RESTIC_REPOSITORY": str(repository),
         "RESTIC_PASSWORD": password,
         "RESTIC_FROM_PASSWORD": password,  # the medium's repository has the on-site password (vault)
     }
+    # the on-site repository (--from-repo, or read itself) is opened with the server's own key: a key file a
+    # client planted is never tried
+    on_site = Path(config["repos_dir"]) / dataset
+    key = server_key(config["server_state_dir"], dataset, on_site)
+    if key:
+        env["RESTIC_FROM_KEY_HINT"] = key
+        if Path(repository) == on_site:
+            env["RESTIC_KEY_HINT"] = key
+    return env
 
 
 def restic(config: dict[str, Any], dataset: str, repository: Path, *args: str, timeout: float = 21600) -> str:

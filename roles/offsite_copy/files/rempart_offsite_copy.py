@@ -31,6 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rempart_backup_server.admission import server_key
 from rempart_backup_server.trust import trusted_ids
 from rempart_host import alert as alert_command
 from rempart_host import program
@@ -65,7 +66,7 @@ def load_writer_credentials(path: Path) -> dict[str, str]:
 def restic_env(config: dict[str, Any], name: str, writer: dict[str, str]) -> dict[str, str]:
     password = repository_password(config["local_secrets_dir"], name)
     dataset = config["datasets"][name]
-    return {
+    env = {
         "PATH": "/usr/bin:/bin",
         "HOME": config["state_dir"],
         "RESTIC_REPOSITORY": dataset["offsite"],
@@ -77,6 +78,11 @@ def restic_env(config: dict[str, Any], name: str, writer: dict[str, str]) -> dic
         "AWS_SECRET_ACCESS_KEY": writer["AWS_SECRET_ACCESS_KEY"],
         "AWS_DEFAULT_REGION": config["region"],
     }
+    # the on-site repository is opened with the server's own key (a key file a client planted is never tried)
+    key = server_key(config["server_state_dir"], name, dataset["local"])
+    if key:
+        env["RESTIC_FROM_KEY_HINT"] = key
+    return env
 
 
 def restic(env: dict[str, str], *args: str, timeout: float | None = None) -> subprocess.CompletedProcess[str]:
@@ -91,6 +97,8 @@ def _snapshots(env: dict[str, str], local: bool) -> list[dict[str, Any]]:
             env["RESTIC_FROM_REPOSITORY"],
             env["RESTIC_FROM_PASSWORD"],
         )
+        if "RESTIC_FROM_KEY_HINT" in env:
+            run_env["RESTIC_KEY_HINT"] = env["RESTIC_FROM_KEY_HINT"]
     result = restic(run_env, "snapshots", "--json", "--no-lock", "--quiet")
     if result.returncode != 0:
         where = "on-site" if local else "offsite"

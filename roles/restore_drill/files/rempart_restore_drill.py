@@ -220,6 +220,8 @@ def restore_unit(
     password = json.loads(Path(secrets).read_text(encoding="utf-8"))["repository_password"]
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": "/nonexistent", "RESTIC_REPOSITORY": repository,
            "RESTIC_PASSWORD": password}  # fmt: skip
+    if os.environ.get("RESTIC_KEY_HINT"):  # the server's key (restore_properties): a planted key never tried
+        env["RESTIC_KEY_HINT"] = os.environ["RESTIC_KEY_HINT"]
     args = [restic, "--no-lock", "--no-cache", "restore", snapshot, "--target", target]
     if include:
         args += ["--include-file", include]
@@ -255,7 +257,12 @@ def start_unit(
 
 def restore_properties(config: dict[str, Any], server: dict[str, Any], name: str, target: Path) -> list[str]:
     repos, secrets = server["repos_dir"], server["secrets_dir"]
+    from rempart_backup_server.admission import server_key  # run step only, as trusted()
+
+    # the server's own key of the repository (read here: the restore unit cannot see the server's state)
+    key = server_key(server["state_dir"], name, Path(repos) / name)
     return [
+        *([f"Environment=RESTIC_KEY_HINT={key}"] if key else []),
         f"User={config['server_user']}", f"Group={config['server_user']}",
         f"TemporaryFileSystem={secrets}:ro", f"BindReadOnlyPaths={Path(secrets) / f'{name}.json'}",
         f"TemporaryFileSystem={repos}:ro", f"BindReadOnlyPaths={Path(repos) / name}",

@@ -47,7 +47,7 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="per dataset: last job, anomaly, hold (JSON)")
     init = sub.add_parser("init", help="create the repositories that do not exist yet (as the service user)")
     init.add_argument("datasets", nargs="*", help="default: every dataset of this server")
-    init.add_argument("--jobs", type=int, default=2)
+    init.add_argument("--jobs", type=int, default=8, help="repositories created at the same time (default 8)")
     every = sub.add_parser("restore-all", help="restore every (or the named) dataset(s) at once into TARGET")
     every.add_argument("target")
     every.add_argument("datasets", nargs="*", help="default: every dataset of this server")

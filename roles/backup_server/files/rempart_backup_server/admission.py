@@ -117,6 +117,18 @@ def _folder_entries(repo: Path, folder: str) -> Iterator[tuple[str, bool]]:
             yield relative, is_dir
 
 
+def admission_db(state_dir: str | Path, name: str) -> Path:
+    """Where the server keeps its record of a dataset's repository (allowlisted keys, admitted files)."""
+    return Path(state_dir) / "admission" / f"{name}.sqlite"
+
+
+def server_key(state_dir: str | Path, name: str, repo: str | Path) -> str | None:
+    """The server's key of a dataset's repository, for every program that opens it on the server (job, admin,
+    offsite and offline copies, drills): ``--key-hint`` / ``RESTIC_KEY_HINT`` / ``RESTIC_FROM_KEY_HINT``, so
+    that a key file a client planted during its job never stops restic's key search."""
+    return known_key(admission_db(state_dir, name), Path(repo))
+
+
 def known_key(db: Path, repo: Path) -> str | None:
     """The server's key of a repository, for ``--key-hint`` (None before the first record: restic searches)."""
     if not db.exists():

@@ -15,7 +15,8 @@ from rempart_host.metrics import write_metrics
 from rempart_host.restic import Restic
 from rempart_host.secrets import dataset_secrets
 
-from rempart_backup_server.admission import Admission, known_key
+from rempart_backup_server.admission import Admission, server_key
+from rempart_backup_server.admission import admission_db as admission_db_of
 
 CONFIG = Path(os.environ.get("REMPART_BACKUP_SERVER_CONFIG", "/etc/rempart/backup-server.json"))
 EXIT_OK, EXIT_FAILED, EXIT_ANOMALY, EXIT_USAGE = 0, 1, 2, 64
@@ -65,12 +66,12 @@ def repository(config: dict[str, Any], name: str) -> Path:
 
 
 def admission_db(config: dict[str, Any], name: str) -> Path:
-    return state(config, "admission", f"{name}.sqlite")
+    return admission_db_of(config["state_dir"], name)
 
 
 def key_hint(config: dict[str, Any], name: str) -> list[str]:
     """``--key-hint`` of the server's own key: a key file a client planted never stops restic's key search."""
-    key = known_key(admission_db(config, name), repository(config, name))
+    key = server_key(config["state_dir"], name, repository(config, name))
     return ["--key-hint", key] if key else []
 
 
