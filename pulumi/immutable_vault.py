@@ -79,13 +79,13 @@ class VaultSettings:
         monthly_budget: float = 100.0,
         writer_key_rotation: str | None = None,
     ) -> VaultSettings:
-        offsite = establishment.offsite
+        offsite, lock = establishment.offsite, establishment.offsite_plan()
         return cls(
             finess=establishment.finess,
             name=establishment.name,
             region=offsite.region,
-            retention_days=offsite.retention_days,
-            retention_cap_days=offsite.effective_retention_cap_days,
+            retention_days=lock["retention_days"],
+            retention_cap_days=lock["retention_cap_days"],
             encryption=offsite.encryption,
             break_glass_role_arn=offsite.break_glass_role_arn,
             cold_storage_class=offsite.cold_storage_class,

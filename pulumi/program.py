@@ -91,8 +91,8 @@ def stack_outputs(establishment: Establishment, vault: ImmutableBackupVault) -> 
         "bucket": vault.bucket.id,
         "bucket_arn": vault.bucket.arn,
         "log_bucket": vault.log_bucket.id,
-        "retention_days": offsite.retention_days,
-        "retention_cap_days": offsite.effective_retention_cap_days,
+        # repeated from the plan (Establishment.offsite_plan): roles/offsite_copy checks the inventory's copy
+        **establishment.offsite_plan(),
         "object_lock_mode": "COMPLIANCE",
         "encryption": offsite.encryption,
         "kms_key_arn": vault.kms_key.arn if vault.kms_key else None,

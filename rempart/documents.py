@@ -160,6 +160,8 @@ def render_plan(establishment: Establishment, now: datetime, evidence: Evidence 
             kinds=KINDS,
             # the timers the backup server installs, worded from the same computed plan (Establishment.dataset_plan)
             plan=establishment.dataset_plan(),
+            retention=establishment.retention_plan(),  # what backup_server keeps, and the offsite lock period
+            offsite_lock=establishment.offsite_plan(),
             crisis=establishment.crisis,
             required_roles=[ROLE_LABELS[r] for r in REQUIRED_ROLES],
             degraded=establishment.degraded_mode,

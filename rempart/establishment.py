@@ -512,13 +512,53 @@ class Establishment(Strict):
             },
         }
 
+    def retention_plan(self) -> dict[str, int]:
+        """The on-site retention of every dataset (daily, monthly, yearly snapshots kept, judged by arrival): the
+        declared counts, Rempart's defaults (15/12/5, BP100-RET-01) for the others. backup_server applies it
+        (backup_server_retention) and the backup and restore plan words it."""
+        return self.retention.model_dump()
+
+    def offsite_plan(self) -> dict[str, int]:
+        """The offsite copy's lock period: ``retention_days`` (COMPLIANCE lock of every object still needed) and
+        ``retention_cap_days`` (the longest lock anyone may set: declared, else retention_days +
+        OFFSITE_CAP_MARGIN_DAYS, at most 3650). The Pulumi program builds the bucket from it (its stack outputs
+        repeat it, checked by roles/offsite_copy), roles/offsite_copy refreshes the locks to it and
+        playbooks/evidence.yml checks the bucket against it."""
+        return {
+            "retention_days": self.offsite.retention_days,
+            "retention_cap_days": self.offsite.effective_retention_cap_days,
+        }
+
+    def quota_plan(self) -> dict[str, int | None]:
+        """Each dataset's repository quota in bytes (backup.expected_size_gib + growth_margin_percent, None: no
+        quota declared), in declaration order: roles/supervision enforces it (supervision_quota_bytes)."""
+        return {dataset.name: dataset.backup.quota_bytes for dataset in self.datasets}
+
+    def threshold_plan(self) -> dict[str, dict[str, float]]:
+        """Each dataset's alert thresholds, in declaration order: its alerts.overrides keys over alerts.thresholds,
+        Rempart's defaults where the establishment declares no alerts. roles/supervision publishes them
+        (supervision_thresholds: check_rempart's configuration, the rempart_alert_* metrics the rules compare)."""
+        if self.alerts is None:
+            return {dataset.name: AlertThresholds().model_dump() for dataset in self.datasets}
+        return {dataset.name: self.alerts.thresholds_for(dataset.name) for dataset in self.datasets}
+
     def roles_plan(self, tunnel_port_base: int = TUNNEL_PORT_BASE, instance: str = "") -> dict[str, Any]:
-        """The plan as the plays read it (one entry of the rempart_plan fact): plain data, per dataset name, and
-        the names of the backup service's instance (``instance``: see server_names)."""
+        """The plan as the plays read it (one entry of the rempart_plan fact): plain data, per dataset name (timer,
+        tunnel port, quota, alert thresholds), the retention on site and offsite, and the names of the backup service's instance (``instance``: see
+        server_names)."""
         return {
             "finess": self.finess,
             "datasets": {
                 name: item.for_roles() for name, item in self.dataset_plan(tunnel_port_base).items()
+            },
+            "retention": self.retention_plan(),
+            "offsite": self.offsite_plan(),
+            "quota_bytes": self.quota_plan(),
+            "thresholds": self.threshold_plan(),
+            # the policy the roles check the values they are given against (one copy: this module's constants)
+            "limits": {
+                "retention_floor": dict(RETENTION_FLOOR),
+                "offsite_regions": list(EEA_REGIONS[self.offsite.provider]),
             },
             "server": self.server_names(instance),
         }

@@ -16,7 +16,7 @@ from rempart.validation import EstablishmentInvalid, load_valid
 
 
 def pack_config(establishment: Establishment) -> dict[str, Any]:
-    minimum = {"minRetentionDays": establishment.offsite.retention_days}
+    minimum = {"minRetentionDays": establishment.offsite_plan()["retention_days"]}
     writer = {"writerUserPattern": f"rempart-{establishment.finess}-offsite-writer"}
     return {"offsite-bucket": minimum, "object-lock-compliance": minimum, "writer-inline-only": writer}
 

@@ -10,18 +10,22 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from pydantic import ValidationError
 
-from rempart.establishment import AlertThresholds, Establishment
+from rempart.establishment import Establishment
 from rempart.validation import plain
 
 
-def rempart_alerts(establishment: Any) -> dict[str, Any]:
-    """Plain data for the supervision configuration (check_rempart, rules, mail)."""
+def rempart_alerts(
+    establishment: Any, quota_bytes: dict[str, Any] | None = None, thresholds: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Plain data for the supervision configuration (check_rempart, rules, mail). ``quota_bytes`` and
+    ``thresholds`` per dataset: the plan's (Establishment.quota_plan, threshold_plan), computed here when None."""
     try:
         model = Establishment.model_validate(plain(establishment))
     except ValidationError as error:  # playbooks/validate.yml names the fields first; this is a last guard
         raise AnsibleFilterError(f"invalid establishment (run playbooks/validate.yml): {error}") from error
     alerts = model.alerts
-    defaults = AlertThresholds().model_dump()
+    quota_bytes = model.quota_plan() if quota_bytes is None else plain(quota_bytes)
+    thresholds = model.threshold_plan() if thresholds is None else plain(thresholds)
     networks = [ipaddress.ip_network(s, strict=False) for s in (alerts.supervision if alerts else [])]
     return {
         "establishment": model.name,
@@ -36,9 +40,9 @@ def rempart_alerts(establishment: Any) -> dict[str, Any]:
             dataset.name: {
                 "host": dataset.host,
                 "rpo_hours": dataset.rpo_hours,
-                "quota_bytes": dataset.backup.quota_bytes,
+                "quota_bytes": quota_bytes[dataset.name],
                 "offline_copy": model.offline_copy is not None,
-                "thresholds": alerts.thresholds_for(dataset.name) if alerts else defaults,
+                "thresholds": thresholds[dataset.name],
             }
             for dataset in model.datasets
         },

@@ -163,3 +163,22 @@ def test_offsite_accepts_one_bucket_per_establishment(ght: Path) -> None:
     # past the GHT checks, the next refusal is the controller's own: no backup_server instance here
     assert "each establishment has its own Pulumi stack" not in result.stdout
     assert "/etc/rempart-340999911/secrets/partages.json is missing" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("output", "value"), [("offsite_retention_days", 45), ("offsite_retention_cap_days", 90)]
+)
+def test_offsite_refuses_stack_outputs_with_another_lock_period(ght: Path, output: str, value: int) -> None:
+    """The lock period comes from the establishment (Establishment.offsite_plan: 30 days, cap 60); the stack outputs
+    only repeat it, and a stack built from another establishment.yml is refused before anything changes."""
+    outputs = {g: offsite_outputs(f) | {"offsite_retention_cap_days": 60} for g, f in FINESS.items()}
+    outputs["ch_sud"][output] = value
+    result = run_playbook(with_offsite(ght, outputs), str(PROJECT / "tests/ght/offsite_validate.yml"))
+    assert result.returncode != 0
+    assert (
+        "differ from the lock period this role applies (30, cap 60, from establishment.offsite)"
+        in result.stdout
+    )
+    assert f"{output} {value}" in result.stdout
+    assert "mg-backup-01-sud" in result.stdout
+    assert "/etc/rempart-340999911/secrets/partages.json is missing" in result.stdout  # the others went on

@@ -82,16 +82,46 @@ def unit_names(suffix: str) -> dict[str, list]:
             [f"rempart-backup{suffix}@.service", f"rempart-retention{suffix}@.service"],
         ],
         "supervision": [f"rempart-backup{suffix}"],
+        "ransomware_drill": [f"/usr/local/sbin/rempart-backup-admin{suffix}"],
+    }
+
+
+def configured(expected: dict) -> dict[str, dict]:
+    """The quota and thresholds check_rempart's configuration holds per dataset: the plan's."""
+    return {
+        name: {"quota_bytes": expected["quota_bytes"][name], "thresholds": expected["thresholds"][name]}
+        for name in expected["datasets"]
     }
 
 
 def assert_host_plans(found: dict[str, dict], host: str, expected: dict[str, dict], server: bool) -> None:
+    for values in (
+        found[host].get("limits", {}).get("configured", {}).values()
+    ):  # host, rpo_hours...: not the plan's
+        for key in set(values) - {"quota_bytes", "thresholds"}:
+            del values[key]
     assert found[host] == {
         "published": expected,  # finess included: the host's own establishment
         "backup_server": expected["datasets"],
         "backup_client": expected["datasets"],
         "names": role_names(expected["server"]) if server else {},
         "units": unit_names(expected["server"]["suffix"]) if server else {},
+        "lock": {
+            "backup_server": expected["retention"],
+            "offsite_copy": [
+                expected["offsite"]["retention_days"],
+                expected["offsite"]["retention_cap_days"],
+            ],
+            "limits": [expected["limits"]["retention_floor"], expected["limits"]["offsite_regions"]],
+        }
+        if server
+        else {},
+        "limits": {
+            "supervision": [expected["quota_bytes"], expected["thresholds"]],
+            "configured": configured(expected),
+        }
+        if server
+        else {},
         "client_public_key": None if server else expected["server"]["ssh_public_key"],
     }, host
 

@@ -144,7 +144,16 @@ def test_backup_plan_document_words_the_installed_timers(establishment_data: dic
 def test_role_filter_gives_the_model_plan(establishment_data: dict[str, Any]) -> None:
     expected = Establishment.model_validate(copy.deepcopy(establishment_data)).roles_plan(18200)
     assert plan_filters.rempart_plan(establishment_data, "18200") == expected
-    assert set(expected) == {"finess", "datasets", "server"}
+    assert set(expected) == {
+        "finess",
+        "datasets",
+        "retention",
+        "offsite",
+        "quota_bytes",
+        "thresholds",
+        "limits",
+        "server",
+    }
     assert all(set(item) == {"tunnel_port", "schedule"} for item in expected["datasets"].values())
 
 
@@ -205,3 +214,139 @@ def test_role_filter_names_the_instance(establishment_data: dict[str, Any]) -> N
         == "rempart-340999911"
     )
     assert plan_filters.rempart_plan(establishment_data)["server"]["user"] == "rempart"
+
+
+# --------------------------------------------------------------------------- retention on site and offsite
+
+BEFORE_LOCKS = json.loads((PROJECT / "tests/fixtures/plan/before-issue-20-retention-alerts.json").read_text())
+
+
+def test_the_retention_fixture_covers_every_establishment_file() -> None:
+    assert sorted(key for key in BEFORE_LOCKS if not key.startswith("_")) == ESTABLISHMENT_FILES
+
+
+@pytest.mark.parametrize("relative", ESTABLISHMENT_FILES)
+def test_plan_keeps_the_retention_and_offsite_lock_computed_before(relative: str) -> None:
+    plan = _establishment(relative).roles_plan()
+    assert plan["retention"] == BEFORE_LOCKS[relative]["retention"]
+    assert plan["offsite"] == BEFORE_LOCKS[relative]["offsite"]
+
+
+def test_retention_keeps_the_declared_counts_and_defaults_the_others(
+    establishment_data: dict[str, Any],
+) -> None:
+    establishment_data.pop("retention", None)
+    assert Establishment.model_validate(establishment_data).retention_plan() == {
+        "daily": 15,
+        "monthly": 12,
+        "yearly": 5,
+    }
+    establishment_data["retention"] = {"daily": 30}
+    assert Establishment.model_validate(establishment_data).retention_plan() == {
+        "daily": 30,
+        "monthly": 12,
+        "yearly": 5,
+    }
+
+
+def test_offsite_cap_is_declared_or_the_lock_plus_thirty_days_within_ten_years(
+    establishment_data: dict[str, Any],
+) -> None:
+    def lock(**offsite: int) -> dict[str, int]:
+        establishment_data["offsite"] = {"region": "eu-west-3", **offsite}
+        return Establishment.model_validate(establishment_data).offsite_plan()
+
+    assert lock(retention_days=30) == {"retention_days": 30, "retention_cap_days": 60}
+    assert lock(retention_days=30, retention_cap_days=90) == {"retention_days": 30, "retention_cap_days": 90}
+    assert lock(retention_days=3640) == {"retention_days": 3640, "retention_cap_days": 3650}
+
+
+def test_backup_plan_document_words_the_retention_of_the_plan(establishment_data: dict[str, Any]) -> None:
+    establishment_data["retention"] = {"daily": 21, "monthly": 9}
+    establishment_data["offsite"]["retention_days"] = 40
+    html = render_plan(Establishment.model_validate(establishment_data), datetime(2026, 12, 6, tzinfo=UTC))
+    assert "conservation de 21 sauvegardes\nquotidiennes, 9 mensuelles et 5 annuelles" in html
+    assert "mode COMPLIANCE, 40 jours)" in html
+
+
+# --------------------------------------------------------------------------- quota and alert thresholds
+
+
+@pytest.mark.parametrize("relative", ESTABLISHMENT_FILES)
+def test_plan_keeps_the_quotas_and_thresholds_computed_before(relative: str) -> None:
+    plan = _establishment(relative).roles_plan()
+    assert plan["quota_bytes"] == BEFORE_LOCKS[relative]["quota_bytes"]
+    assert plan["thresholds"] == BEFORE_LOCKS[relative]["thresholds"]
+    assert (
+        list(plan["quota_bytes"]) == list(plan["thresholds"]) == list(plan["datasets"])
+    )  # declaration order
+
+
+def test_quota_is_the_expected_size_plus_the_growth_margin(establishment_data: dict[str, Any]) -> None:
+    first, second = (d["name"] for d in establishment_data["datasets"][:2])
+    establishment_data["datasets"][0]["backup"] = {"expected_size_gib": 100}
+    establishment_data["datasets"][1]["backup"] = {"expected_size_gib": 2.5, "growth_margin_percent": 0}
+    quota = Establishment.model_validate(establishment_data).quota_plan()
+    assert quota[first] == 150 * 1024**3  # default margin 50 %
+    assert quota[second] == int(2.5 * 1024**3)
+    assert all(
+        quota[d["name"]] is None for d in establishment_data["datasets"][2:]
+    )  # none declared: no quota
+
+
+def test_thresholds_are_the_defaults_without_alerts(establishment_data: dict[str, Any]) -> None:
+    establishment_data.pop("alerts", None)
+    thresholds = Establishment.model_validate(establishment_data).threshold_plan()
+    assert set(thresholds) == {d["name"] for d in establishment_data["datasets"]}
+    for values in thresholds.values():
+        assert values["backup_age_warning_ratio"] == 1.0 and values["backup_grace_minutes"] == 60
+        assert values["quota_warning_percent"] == 80.0 and values["quota_critical_percent"] == 95.0
+
+
+def test_a_dataset_override_replaces_only_its_own_keys(establishment_data: dict[str, Any]) -> None:
+    first, second = (d["name"] for d in establishment_data["datasets"][:2])
+    establishment_data["alerts"] = {
+        "email": ["astreinte@ch-exemple.fr"],
+        "smtp_relay": "smtp.ch-exemple.fr:25",
+        "thresholds": {"backup_grace_minutes": 30},
+        "overrides": {first: {"quota_warning_percent": 70, "backup_grace_minutes": 90}},
+    }
+    thresholds = Establishment.model_validate(establishment_data).threshold_plan()
+    assert (thresholds[first]["quota_warning_percent"], thresholds[first]["backup_grace_minutes"]) == (70, 90)
+    assert (thresholds[second]["quota_warning_percent"], thresholds[second]["backup_grace_minutes"]) == (
+        80.0,
+        30,
+    )
+    assert thresholds[first]["quota_critical_percent"] == thresholds[second]["quota_critical_percent"] == 95.0
+
+
+def test_supervision_configuration_takes_the_quotas_and_thresholds_it_is_given(
+    establishment_data: dict[str, Any],
+) -> None:
+    alerts = _filters("rempart_alerts")
+    plan = Establishment.model_validate(copy.deepcopy(establishment_data)).roles_plan()
+    computed = alerts.rempart_alerts(establishment_data)["datasets"]
+    assert {n: d["quota_bytes"] for n, d in computed.items()} == plan["quota_bytes"]
+    assert {n: d["thresholds"] for n, d in computed.items()} == plan["thresholds"]
+    name = next(iter(plan["quota_bytes"]))
+    given = alerts.rempart_alerts(
+        establishment_data,
+        plan["quota_bytes"] | {name: 1024},
+        plan["thresholds"] | {name: plan["thresholds"][name] | {"backup_grace_minutes": 5}},
+    )["datasets"][name]
+    assert given["quota_bytes"] == 1024 and given["thresholds"]["backup_grace_minutes"] == 5
+
+
+def test_limits_are_the_models_own_policy(establishment_data: dict[str, Any]) -> None:
+    limits = Establishment.model_validate(establishment_data).roles_plan()["limits"]
+    assert limits == {
+        "retention_floor": {"daily": 7, "monthly": 1, "yearly": 1},
+        "offsite_regions": [
+            "eu-west-3",
+            "eu-west-1",
+            "eu-central-1",
+            "eu-north-1",
+            "eu-south-1",
+            "eu-south-2",
+        ],
+    }  # the values roles/backup_server and roles/offsite_copy held as copies before issue 20

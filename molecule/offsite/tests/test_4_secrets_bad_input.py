@@ -40,8 +40,10 @@ def test_secrets_never_appear_in_the_converge_output_nor_the_journal(lab):
         ({"offsite_region": "us-east-1"}, "offsite_copy_region (offsite_region) us-east-1 is not an EEA region"),
         ({"offsite_copy_datasets": ["partages", "radiologie"]}, "unknown dataset(s) radiologie"),
         ({"offsite_restic_repositories": {"partages": "s3:elsewhere/other-bucket/partages"}}, "offsite_restic_repositories"),
+        ({"offsite_retention_days": 45}, "the Pulumi stack outputs (offsite_retention_days 45,"),
     ],
-    ids=["missing-writer-secret", "region-outside-eea", "unknown-dataset", "repository-outside-bucket"],
+    ids=["missing-writer-secret", "region-outside-eea", "unknown-dataset", "repository-outside-bucket",
+         "stack-outputs-of-another-lock-period"],
 )  # fmt: skip
 def test_bad_input_fails_before_any_change(tmp_path, extra, message):
     scenario = Path(os.environ["MOLECULE_SCENARIO_DIRECTORY"])
