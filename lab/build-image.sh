@@ -86,7 +86,7 @@ ssh_key() {
   ssh-keygen -q -t ed25519 -N '' -C rempart-lab-admin -f "$state/ssh/id_ed25519"
 }
 
-# Drift from the tested set (rempart/tested-packages.txt): reported, never refused (Debian moves versions on).
+# Drift from the tested set (rempart/model/tested-packages.txt): reported, never refused (Debian moves versions on).
 report_drift() {
   if command -v rempart >/dev/null; then
     rempart tested-set compare --mirror "$state/repo" | tee "$state/repo/drift.txt"

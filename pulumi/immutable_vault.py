@@ -10,7 +10,7 @@ What it creates, and the requirement each piece serves (docs/offsite.md has the 
   with rotation on and a key policy that denies disabling, deleting or re-policing it to all but
   break-glass;
 * all four public access blocks, ``BucketOwnerEnforced`` (no ACLs);
-* a bucket policy (:func:`rempart.offsite_policy.bucket_policy`): TLS only, version deletion and changes to
+* a bucket policy (:func:`rempart.offsite.policy.bucket_policy`): TLS only, version deletion and changes to
   lock/lifecycle/versioning/policy for break-glass only, retention capped by
   ``s3:object-lock-remaining-retention-days``;
 * lifecycle: noncurrent versions expire only after the longest possible lock, restic packs move to a
@@ -31,8 +31,8 @@ import pulumi_aws as aws
 from offsite_detection import build_detection
 
 import pulumi
-from rempart.establishment import Establishment
-from rempart.offsite_policy import (
+from rempart.model.establishment import Establishment
+from rempart.offsite.policy import (
     break_glass_permissions,
     break_glass_trust_policy,
     bucket_policy,

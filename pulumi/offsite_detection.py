@@ -18,7 +18,7 @@ from typing import Any
 import pulumi_aws as aws
 
 import pulumi
-from rempart.offsite_policy import (
+from rempart.offsite.policy import (
     INVENTORY_FIELDS,
     alert_topic_policy,
     delete_marker_event_pattern,

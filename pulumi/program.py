@@ -9,9 +9,14 @@ import pulumi_aws as aws
 from immutable_vault import ImmutableBackupVault, VaultSettings
 
 import pulumi
-from rempart.establishment import Establishment
-from rempart.inventory import ESTABLISHMENT_FILE, inventory_groups, inventory_hosts, load_establishment_data
-from rempart.validation import load_valid
+from rempart.model.establishment import Establishment
+from rempart.model.inventory import (
+    ESTABLISHMENT_FILE,
+    inventory_groups,
+    inventory_hosts,
+    load_establishment_data,
+)
+from rempart.model.validation import load_valid
 
 PROJECT_DIR = Path(__file__).resolve().parent
 CONFIG_KEY = "establishmentFile"

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rempart.cli import run
+from rempart.commands.cli import run
 from rempart_lab import containers, offsite
 
 DEFAULT_INVENTORY = containers.PROJECT / "inventories" / "lab"

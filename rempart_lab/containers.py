@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rempart.inventory import load_yaml
+from rempart.model.inventory import load_yaml
 
 IMAGE = "localhost/rempart-debian12:latest"
 LAB_VARS = Path("group_vars/all/lab.yml")

@@ -31,11 +31,11 @@ from typing import Any
 
 import yaml
 
-from rempart.establishment import Establishment
-from rempart.inventory import inventory_hosts, load_establishment_data
-from rempart.offsite_outputs import OUTPUTS_FILE, split_outputs, write_public, write_secrets
-from rempart.secrets import VAULT_FILE
-from rempart.validation import load_valid
+from rempart.model.establishment import Establishment
+from rempart.model.inventory import inventory_hosts, load_establishment_data
+from rempart.model.validation import load_valid
+from rempart.offsite.outputs import OUTPUTS_FILE, split_outputs, write_public, write_secrets
+from rempart.vault.secrets import VAULT_FILE
 from rempart_lab.containers import PROJECT, STATE, Lab, load_lab
 
 DEFAULT_PORT = 9000
@@ -230,7 +230,7 @@ def write_inventory(
     if _vault_is_encrypted(inventory):
         if password_file is None:
             raise StandInError(f"{inventory / VAULT_FILE} is encrypted: give --vault-password-file")
-        from rempart.secrets import _vault
+        from rempart.vault.secrets import _vault
 
         held = yaml.safe_load(_vault(password_file).decrypt((inventory / VAULT_FILE).read_bytes())) or {}
         if any(held.get(k) != v for k, v in secrets.items()):

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from rempart.inventory import inventory_hosts, load_establishment_data
-from rempart.validation import load_valid
+from rempart.model.inventory import inventory_hosts, load_establishment_data
+from rempart.model.validation import load_valid
 from rempart_lab.offsite import SERVER_SCRIPT, _answers, provision
 
 

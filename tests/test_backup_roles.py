@@ -17,9 +17,9 @@ from rempart_backup_server import admin, anomaly, retention
 from rempart_backup_server import config as server_config
 from rempart_host.restic import parse_time
 
-from rempart.establishment import Dataset, backup_schedule
-from rempart.validation import load_valid
-from rempart.vault_layout import REPOSITORY_PASSWORDS, REST_SERVER_PASSWORDS, required_secrets
+from rempart.model.establishment import Dataset, backup_schedule
+from rempart.model.validation import load_valid
+from rempart.vault.layout import REPOSITORY_PASSWORDS, REST_SERVER_PASSWORDS, required_secrets
 
 ROOT = Path(__file__).resolve().parent.parent
 

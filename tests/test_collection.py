@@ -118,8 +118,8 @@ def test_the_collection_ships_the_controller_package_its_plugins_import(installe
     target = tmp_path / "site"
     pip = [sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-deps", "--no-index"]
     run([*pip, "--target", str(target), str(source)], cwd=tmp_path)
-    assert (target / "rempart/validation.py").is_file() and (
-        target / "rempart/templates/rapport-care.html.j2"
+    assert (target / "rempart/model/validation.py").is_file() and (
+        target / "rempart/reports/templates/rapport-care.html.j2"
     ).is_file()
     assert not (target / "rempart_lab").exists()  # the lab driver is not shipped to hospitals
 

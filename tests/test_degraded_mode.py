@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rempart.degraded_mode import DegradedMode
-from rempart.secrets import DEGRADED_SECRETS_VARIABLE, init_vault, required_secrets
-from rempart.validation import load_valid, validate
+from rempart.model.degraded_mode import DegradedMode
+from rempart.model.validation import load_valid, validate
+from rempart.vault.secrets import DEGRADED_SECRETS_VARIABLE, init_vault, required_secrets
 
 BASE = {
     "finess": "340999903",

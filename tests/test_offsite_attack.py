@@ -16,7 +16,7 @@ import boto3
 import pytest
 from lab_stand_in import identity_client, lab_bucket, stand_in  # noqa: F401 (fixtures)
 
-from rempart.offsite_recover import recover
+from rempart.offsite.recover import recover
 
 PROJECT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location(

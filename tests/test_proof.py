@@ -1,6 +1,6 @@
 """Fast tests of the proof tooling (issue 8): the drill program against a stand-in restic (its units run directly,
 their systemd properties checked), the row counter shared with the backup client, the ransomware drill's comparison,
-and the result files' shape (rempart.results)."""
+and the result files' shape (rempart.reports.results)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from rempart_host.dumps import CopyRows
 
-from rempart.results import Drill, RansomwareDrill, RedButton, load_results
+from rempart.reports.results import Drill, RansomwareDrill, RedButton, load_results
 
 PROJECT = Path(__file__).resolve().parent.parent
 FIXTURES = PROJECT / "tests" / "fixtures" / "proof"

@@ -6,7 +6,7 @@
 
 Reads the first 64 KiB of up to --samples files of data/, index/ and snapshots/ (keys/ holds restic's key files,
 JSON by design, and is left out) and the repository's config, and prints one JSON document
-(rempart.results.EncryptionSample, written by playbooks/evidence.yml under reports/<finess>/encryption/).
+(rempart.reports.results.EncryptionSample, written by playbooks/evidence.yml under reports/<finess>/encryption/).
 A sample is plaintext when it starts like a known plain format, is mostly printable, or (4 KiB and more) has
 less entropy than ciphertext has. Standard library only on disk; boto3 for a bucket (the control node's).
 """

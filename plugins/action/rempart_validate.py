@@ -1,7 +1,7 @@
 """Ansible action ``rempart_validate``: checks the establishment of the inventory with the same code as
-the ``rempart validate`` command and the Pulumi program (:mod:`rempart.validation`).
+the ``rempart validate`` command and the Pulumi program (:mod:`rempart.model.validation`).
 
-A GHT inventory (``rempart_ght``, rempart/ght.py) has one establishment per group: each is validated against its
+A GHT inventory (``rempart_ght``, rempart/model/ght.py) has one establishment per group: each is validated against its
 own group's hosts and vault, then the rules across them (distinct FINESS, a host in one establishment, one port
 per view of a shared backup server).
 
@@ -16,9 +16,9 @@ from typing import Any
 
 from ansible.plugins.action import ActionBase
 
-from rempart.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
-from rempart.establishment import TUNNEL_PORT_BASE, Establishment
-from rempart.ght import (
+from rempart.model.apt import MIRROR_VARIABLE, PROXY_VARIABLE, apt_problems
+from rempart.model.establishment import TUNNEL_PORT_BASE, Establishment
+from rempart.model.ght import (
     DEFAULT_REST_PORT,
     GHT_VARIABLE,
     VIEW_HOST,
@@ -27,7 +27,12 @@ from rempart.ght import (
     View,
     ght_violations,
 )
-from rempart.validation import HARDENING_LEVEL_VARIABLE, Violation, hardening_level_set_in_inventory, validate
+from rempart.model.validation import (
+    HARDENING_LEVEL_VARIABLE,
+    Violation,
+    hardening_level_set_in_inventory,
+    validate,
+)
 
 # The computed plan of each establishment, published as a fact of localhost (playbooks/validate.yml): key 'all' for
 # a one-establishment inventory, the establishment's group in a GHT. The plays read it with rempart_plan_of.
@@ -87,7 +92,7 @@ class ActionModule(ActionBase):
         return establishment.roles_plan(int(base), str(instance or ""))
 
     def _apt_violations(self, task_vars: dict[str, Any]) -> list[Violation]:
-        """rempart_apt_mirror / rempart_apt_proxy of every host (rempart/apt.py), each problem once."""
+        """rempart_apt_mirror / rempart_apt_proxy of every host (rempart/model/apt.py), each problem once."""
         hostvars = task_vars.get("hostvars", {})
         found: dict[tuple[str, str], list[str]] = {}
         for host in task_vars.get("groups", {}).get("all", []):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rempart.dependencies import restore_order
-from rempart.validation import load_valid
+from rempart.model.dependencies import restore_order
+from rempart.model.validation import load_valid
 
 
 def rempart_restore_order(establishment: Any) -> list[str]:

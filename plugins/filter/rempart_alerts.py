@@ -1,5 +1,5 @@
 """Jinja2 filter giving roles/supervision what the establishment's ``alerts`` section and datasets mean for the
-backup server (rempart/establishment.py, the model the validation uses): effective thresholds per dataset, the
+backup server (rempart/model/establishment.py, the model the validation uses): effective thresholds per dataset, the
 repository quotas, the relay and the supervision addresses."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from pydantic import ValidationError
 
-from rempart.establishment import Establishment
-from rempart.validation import plain
+from rempart.model.establishment import Establishment
+from rempart.model.validation import plain
 
 
 def rempart_alerts(

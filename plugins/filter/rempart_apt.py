@@ -1,5 +1,5 @@
 """Jinja2 filter giving roles/base the apt settings with their defaults (same model as the validation:
-rempart/apt.py); an invalid field fails the task that reads it, before anything is written."""
+rempart/model/apt.py); an invalid field fails the task that reads it, before anything is written."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from rempart.apt import apt_settings
-from rempart.validation import plain
+from rempart.model.apt import apt_settings
+from rempart.model.validation import plain
 
 
 def rempart_apt(mirror: Any, proxy: Any = None) -> dict[str, Any]:

@@ -1,11 +1,11 @@
 """Jinja2 filter giving the roles degraded_export / degraded_station the establishment's degraded_mode
-section with every default applied (same model as the validation: rempart/degraded_mode.py)."""
+section with every default applied (same model as the validation: rempart/model/degraded_mode.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rempart.validation import load_valid, plain
+from rempart.model.validation import load_valid, plain
 
 
 def rempart_degraded_mode(establishment: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Jinja2 filter listing the establishments of an inventory (rempart/ght.py): one for a single-establishment
+"""Jinja2 filter listing the establishments of an inventory (rempart/model/ght.py): one for a single-establishment
 inventory, one per group of a GHT, each with the hosts it may name and its backup server views."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Jinja2 filter giving roles/hardening the level of a host, from its establishment's ``hardening`` section
-(rempart/establishment.py, same model as the validation) and its inventory groups."""
+(rempart/model/establishment.py, same model as the validation) and its inventory groups."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from typing import Any
 from ansible.errors import AnsibleFilterError
 from pydantic import ValidationError
 
-from rempart.establishment import Hardening
-from rempart.validation import plain
+from rempart.model.establishment import Hardening
+from rempart.model.validation import plain
 
 
 def rempart_hardening_level(establishment: Any, groups: list[str]) -> str:

@@ -1,4 +1,4 @@
-"""The establishment's computed plan in plays and roles (rempart/establishment.py, Establishment.dataset_plan).
+"""The establishment's computed plan in plays and roles (rempart/model/establishment.py, Establishment.dataset_plan).
 
 ``rempart_plan``: the plan of an establishment mapping, for a role used on its own (its defaults).
 ``rempart_plan_of``: the plan that playbooks/validate.yml published on localhost, for the plays of playbooks/.
@@ -11,8 +11,8 @@ from typing import Any
 
 from ansible.errors import AnsibleFilterError
 
-from rempart.establishment import TUNNEL_PORT_BASE, Establishment
-from rempart.validation import plain
+from rempart.model.establishment import TUNNEL_PORT_BASE, Establishment
+from rempart.model.validation import plain
 
 PLAN_FACT = "rempart_plan"
 

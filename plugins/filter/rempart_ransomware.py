@@ -1,10 +1,10 @@
-"""Jinja2 filters of the ransomware drill (roles/ransomware_drill), backed by rempart/ransomware_drill.py."""
+"""Jinja2 filters of the ransomware drill (roles/ransomware_drill), backed by rempart/reports/ransomware_drill.py."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rempart import ransomware_drill
+from rempart.reports import ransomware_drill
 
 EXPOSED = (
     "foreign_hosts",

@@ -18,8 +18,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from rempart.establishment import EEA_REGIONS, OFFSITE_MIN_RETENTION_DAYS
-from rempart.offsite_policy import (
+from rempart.model.establishment import EEA_REGIONS, OFFSITE_MIN_RETENTION_DAYS
+from rempart.offsite.policy import (
     KMS_PROTECTED_ACTIONS,
     LEGAL_HOLD_ACTIONS,
     PROTECTED_CONFIGURATION_ACTIONS,

@@ -17,7 +17,7 @@ from typing import Annotated
 import yaml
 from pydantic import Field, model_validator
 
-from rempart.establishment import Strict
+from rempart.model.establishment import Strict
 
 CATALOGUE_FILE = Path(__file__).with_name("requirements.yml")
 NOT_MEASURED = "non mesuré"
@@ -77,8 +77,8 @@ class Requirement(Strict):
     rule: Annotated[str, Field(pattern=r"^R[0-9]+$")] | None = None
     level: Level | None = None  # BP028-R<n> only
     note: Text | None = None
-    # How the evidence report judges it (rempart/evidence.py): a short French title, the measure function (a key of
-    # rempart.evidence.MEASURES), how old its result may be, its thresholds, the part only declared (not measured),
+    # How the evidence report judges it (rempart/reports/evidence.py): a short French title, the measure function (a key of
+    # rempart.reports.evidence.MEASURES), how old its result may be, its thresholds, the part only declared (not measured),
     # and what to do when it is not measured or its measure is too old.
     title_fr: Text | None = None
     measure: Annotated[str, Field(pattern=r"^[a-z0-9_]+$")] = UNMEASURED

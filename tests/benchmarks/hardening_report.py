@@ -1,5 +1,5 @@
 """Helpers of tests/benchmarks/hardening.sh (run by `make bench-hardening`: the venv's python3, which has rempart):
-boot-equivalent /proc/sys and XCCDF counts (rempart.hardening_scan's, the scan evidence.yml runs), the table.
+boot-equivalent /proc/sys and XCCDF counts (rempart.commands.hardening_scan's, the scan evidence.yml runs), the table.
 
 Subcommands:
   procsys ROOT SYSCTL_A         write ROOT/proc/sys/... from `sysctl -a` output (the kernel the target
@@ -18,8 +18,8 @@ import json
 import sys
 from pathlib import Path
 
-from rempart.hardening_scan import counts as scan_counts
-from rempart.hardening_scan import write_procsys
+from rempart.commands.hardening_scan import counts as scan_counts
+from rempart.commands.hardening_scan import write_procsys
 
 
 def procsys(root: Path, sysctl_a: Path) -> int:

@@ -28,7 +28,7 @@ import boto3  # noqa: E402
 from offsite_replay import deploy  # noqa: E402
 from program_stand_in import an_establishment  # noqa: E402
 
-from rempart.offsite_retention import refresh_retention  # noqa: E402
+from rempart.offsite.retention import refresh_retention  # noqa: E402
 
 MIB = 1024 * 1024
 PASSWORD = "benchmark-password"

@@ -32,7 +32,7 @@ from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E4
 from moto_servers import free_port  # noqa: E402
 from moto_strict import strict_object_lock  # noqa: E402
 
-from rempart.offsite_retention import Schedule, marker_key, refresh_retention  # noqa: E402
+from rempart.offsite.retention import Schedule, marker_key, refresh_retention  # noqa: E402
 
 ACCOUNT, BUCKET, DAYS, CAP = "123456789012", "rempart-bench-refresh", 30, 60
 RUNS_PER_DAY = 4  # the copy job's timer (every 6 hours)

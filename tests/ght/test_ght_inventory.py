@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from ght_harness import GHT_LAB, edit_yaml
 
-from rempart.cli import main
-from rempart.ght import check_inventory, establishment_sources, inventory_views
+from rempart.commands.cli import main
+from rempart.model.ght import check_inventory, establishment_sources, inventory_views
 
 FINESS = {"ch_nord": "340999911", "ch_centre": "340999929", "ch_sud": "340999937"}
 
@@ -97,7 +97,7 @@ def test_missing_establishment_file_is_named(ght: Path) -> None:
 def test_init_vault_fills_each_establishments_own_vault(ght: Path, tmp_path: Path) -> None:
     from ansible.parsing.vault import VaultLib, VaultSecret
 
-    from rempart.secrets import init_vault
+    from rempart.vault.secrets import init_vault
 
     for group in FINESS:
         (ght / "group_vars" / group / "vault.yml").unlink()

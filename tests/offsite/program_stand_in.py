@@ -6,8 +6,8 @@ from __future__ import annotations
 import urllib.request
 from typing import Any
 
-from rempart.establishment import Establishment
-from rempart.validation import load_valid
+from rempart.model.establishment import Establishment
+from rempart.model.validation import load_valid
 
 ESTABLISHMENT = {
     "finess": "340999903",

@@ -6,7 +6,7 @@ from __future__ import annotations
 from moto_servers import REGION
 from restic_helpers import make_dataset, restic
 
-from rempart.offsite_policy import lifecycle_rules, lifecycle_rules_for_key
+from rempart.offsite.policy import lifecycle_rules, lifecycle_rules_for_key
 
 DATASETS = ("partages", "dpi-db")
 

@@ -11,8 +11,8 @@ from moto_servers import ACCOUNT, s3_client
 from offsite_replay import KeyPolicyRefused, ReplayMocks, caller_principal, deploy, key_policy_refusal
 from program_stand_in import an_establishment, reset_stand_in
 
-from rempart.offsite_policy import KMS_PROTECTED_ACTIONS, kms_key_policy
-from rempart.offsite_verify import verify
+from rempart.offsite.policy import KMS_PROTECTED_ACTIONS, kms_key_policy
+from rempart.offsite.verify import verify
 
 ADMIN = f"arn:aws:iam::{ACCOUNT}:user/admin"
 BREAK_GLASS = f"arn:aws:iam::{ACCOUNT}:role/bg"

@@ -17,8 +17,8 @@ from botocore.exceptions import ClientError
 from moto_servers import ACCOUNT, served
 from program_stand_in import an_establishment
 
-from rempart.offsite_outputs import PUBLIC, REQUIRED, split_outputs
-from rempart.offsite_verify import verify
+from rempart.offsite.outputs import PUBLIC, REQUIRED, split_outputs
+from rempart.offsite.verify import verify
 from rempart_lab.containers import Lab
 from rempart_lab.offsite import gateway, provision, stack_outputs
 

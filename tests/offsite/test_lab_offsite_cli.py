@@ -14,8 +14,8 @@ import yaml
 from botocore.config import Config
 from moto_servers import free_port
 
-from rempart.offsite_outputs import OUTPUTS_FILE
-from rempart.offsite_verify import verify
+from rempart.offsite.outputs import OUTPUTS_FILE
+from rempart.offsite.verify import verify
 from rempart_lab.cli import main
 from rempart_lab.containers import load_lab
 from rempart_lab.offsite import CLEAR_SECRETS_FILE, state_path

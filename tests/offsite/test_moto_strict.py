@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from moto_servers import REGION, lock_rule, s3_client
 from moto_strict import bucket_policy_denies, condition_holds, principal_arn, retention_change_refusal
 
-from rempart.offsite_policy import bucket_policy
+from rempart.offsite.policy import bucket_policy
 
 NOW = dt.datetime(2026, 11, 30, 12, 0)
 LATER = NOW + dt.timedelta(days=30)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from test_verify_offsite import MIN_DAYS, restic_like
 
-from rempart.cli import main
+from rempart.commands.cli import main
 
 
 def watch(capsys, endpoint, bucket, tmp_path):

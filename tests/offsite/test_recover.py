@@ -10,7 +10,7 @@ import time
 import pytest
 from restic_helpers import make_dataset, require_restic, restic, tree_digest
 
-from rempart.cli import main
+from rempart.commands.cli import main
 
 
 @pytest.fixture
@@ -77,8 +77,8 @@ def test_recover_in_place(attacked_repository, strict_endpoint, s3, tmp_path, ca
 def test_plan_picks_the_state_at_the_moment():
     from pathlib import Path
 
-    from rempart.offsite_recover import parse_target, plan
-    from rempart.offsite_s3 import Version
+    from rempart.offsite.recover import parse_target, plan
+    from rempart.offsite.s3 import Version
 
     t = dt.datetime(2026, 11, 30, 12, tzinfo=dt.UTC)
     second = dt.timedelta(seconds=1)
@@ -107,7 +107,7 @@ def test_plan_picks_the_state_at_the_moment():
 
 
 def test_keys_cannot_escape_the_target(tmp_path):
-    from rempart.offsite_recover import _safe_path
+    from rempart.offsite.recover import _safe_path
 
     with pytest.raises(ValueError, match="outside"):
         _safe_path(tmp_path, "../../etc/passwd")

@@ -8,9 +8,9 @@ import datetime as dt
 import pytest
 from botocore.exceptions import ClientError
 
-from rempart.offsite_recover import recover
-from rempart.offsite_retention import Schedule, refresh_retention, required_until
-from rempart.offsite_s3 import Version
+from rempart.offsite.recover import recover
+from rempart.offsite.retention import Schedule, refresh_retention, required_until
+from rempart.offsite.s3 import Version
 
 DAYS = 30
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import yaml
 
-from rempart.cli import main
-from rempart.offsite_outputs import OUTPUTS_FILE
-from rempart.secrets import VAULT_FILE
+from rempart.commands.cli import main
+from rempart.offsite.outputs import OUTPUTS_FILE
+from rempart.vault.secrets import VAULT_FILE
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUTS = {

@@ -10,8 +10,8 @@ from moto_servers import ACCOUNT, REGION, lock_rule, s3_client
 from offsite_replay import deploy
 from program_stand_in import an_establishment, reset_stand_in
 
-from rempart.cli import main
-from rempart.offsite_retention import refresh_retention
+from rempart.commands.cli import main
+from rempart.offsite.retention import refresh_retention
 
 MIN_DAYS = 30
 
@@ -290,7 +290,7 @@ def test_missing_bucket_is_reported(capsys, strict_endpoint):
 
 
 def test_region_and_timestamp_helpers():
-    from rempart.offsite_s3 import parse_timestamp
+    from rempart.offsite.s3 import parse_timestamp
 
     assert parse_timestamp("2026-11-30T17:00:00Z") == dt.datetime(2026, 11, 30, 17, tzinfo=dt.UTC)
     assert parse_timestamp("2026-11-30 18:00+01:00") == dt.datetime(2026, 11, 30, 17, tzinfo=dt.UTC)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import yaml
 
-from rempart.establishment import Establishment
-from rempart.secrets import init_vault
+from rempart.model.establishment import Establishment
+from rempart.vault.secrets import init_vault
 
 BIN = Path(sys.executable).parent
 PLAYBOOK = Path(__file__).with_name("plan.yml")
@@ -73,6 +73,7 @@ def unit_names(suffix: str) -> dict[str, list]:
                 "backup": f"rempart-backup{suffix}@.service",
                 "retention": f"rempart-retention{suffix}@.service",
                 "check": f"rempart-check{suffix}@.service",
+                "offsite_copy": f"rempart-offsite-copy{suffix}.service",
             },
             f"/usr/local/sbin/rempart-backup-admin{suffix}",
         ],
@@ -82,7 +83,8 @@ def unit_names(suffix: str) -> dict[str, list]:
             [f"rempart-backup{suffix}@.service", f"rempart-retention{suffix}@.service"],
         ],
         "supervision": [f"rempart-backup{suffix}"],
-        "ransomware_drill": [f"/usr/local/sbin/rempart-backup-admin{suffix}"],
+        "offsite_copy": [f"rempart-offsite-copy{suffix}"],
+        "ransomware_drill": [f"/usr/local/sbin/rempart-backup-admin{suffix}", f"rempart-offsite-copy{suffix}.service"],
     }
 
 

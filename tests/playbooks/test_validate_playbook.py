@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from rempart.secrets import init_vault
+from rempart.vault.secrets import init_vault
 
 BIN = Path(sys.executable).parent
 

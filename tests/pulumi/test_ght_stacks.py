@@ -14,8 +14,8 @@ import yaml
 from pulumi_harness import PULUMI_DIR, ROOT
 
 import pulumi
-from rempart.cli import main
-from rempart.ght_stacks import CONFIG_KEY, POLICY_PACK, plan_stacks, run_stacks
+from rempart.commands.cli import main
+from rempart.commands.stacks import CONFIG_KEY, POLICY_PACK, plan_stacks, run_stacks
 
 GHT_LAB = ROOT / "inventories" / "ght-lab"
 FINESS = ["340999911", "340999929", "340999937"]
@@ -132,7 +132,7 @@ def test_program_refuses_a_dataset_on_another_establishments_host(tmp_path: Path
     sys.path.insert(0, str(PULUMI_DIR))
     import program
 
-    from rempart.validation import EstablishmentInvalid
+    from rempart.model.validation import EstablishmentInvalid
 
     folder = tmp_path / "ght"
     shutil.copytree(GHT_LAB, folder)

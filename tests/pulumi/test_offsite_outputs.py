@@ -10,9 +10,9 @@ import yaml
 from pulumi_harness import ROOT, STACKS
 
 import pulumi
-from rempart.cli import main
-from rempart.offsite_outputs import PUBLIC, SECRET
-from rempart.secrets import _vault
+from rempart.commands.cli import main
+from rempart.offsite.outputs import PUBLIC, SECRET
+from rempart.vault.secrets import _vault
 
 LAB_FINESS = "340999903"
 

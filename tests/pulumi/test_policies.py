@@ -12,7 +12,7 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, Stac
 from pulumi_policy.policy import PolicyResource
 
 import pulumi
-from rempart.offsite_policy import bucket_policy, kms_key_policy, restore_policy, writer_policy
+from rempart.offsite.policy import bucket_policy, kms_key_policy, restore_policy, writer_policy
 
 sys.path.insert(0, str(PULUMI_DIR / "policy"))
 import offsite_policies as p
@@ -425,7 +425,7 @@ def test_minimum_retention_comes_from_the_establishment(tmp_path, capsys):
     """`rempart offsite-pack-config` turns offsite.retention_days into the pack's minimum."""
     import yaml
 
-    from rempart.cli import main
+    from rempart.commands.cli import main
 
     inventory = tmp_path / "inventory"
     shutil.copytree(STACKS["lab"].parents[2], inventory)

@@ -8,7 +8,7 @@ import pytest
 from pulumi_harness import ACCOUNT, STACKS
 
 import pulumi
-from rempart.establishment import Establishment
+from rempart.model.establishment import Establishment
 
 ADMINISTRATOR = f"arn:aws:iam::{ACCOUNT}:user/first-deployer"
 
@@ -221,7 +221,7 @@ def test_kms_variant_needs_the_first_deployers_arn(mocks, tmp_path):
 def test_invalid_establishment_is_refused(mocks, tmp_path):
     import program
 
-    from rempart.validation import EstablishmentInvalid
+    from rempart.model.validation import EstablishmentInvalid
 
     with pytest.raises(EstablishmentInvalid, match="EEA"):
         program.load_establishment(_with_offsite(tmp_path, region="us-east-1"))

@@ -14,7 +14,7 @@ import pytest
 from lab_stand_in import lab_bucket, stand_in  # noqa: F401 (fixtures)
 from test_evidence import generate, requirement
 
-from rempart.cli import main
+from rempart.commands.cli import main
 
 PROJECT = Path(__file__).resolve().parents[2]
 FIXTURES = PROJECT / "tests" / "fixtures" / "proof"
@@ -120,7 +120,7 @@ def test_ransomware_offsite_leg_reaches_the_report(inventory, results, now):
 
 
 def test_installed_versions_reach_the_report_against_the_tested_set(inventory, results, now):
-    from rempart.tested_set import read_tested
+    from rempart.model.tested_set import read_tested
 
     tested = read_tested()
     (results / "packages").mkdir()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from rempart.documents import write_documents
+from rempart.reports.documents import write_documents
 
 
 def generate(inventory: Path, results: Path, now) -> tuple[str, dict]:

@@ -14,8 +14,8 @@ import pytest
 from chromium_pdf import overprinted, read_pdf
 from test_measures import complete  # noqa: F401 (fixture)
 
-from rempart.documents import write_documents
-from rempart.french import ENGLISH_STATUS_WORDS
+from rempart.reports.documents import write_documents
+from rempart.reports.french import ENGLISH_STATUS_WORDS
 
 PROJECT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from test_evidence import generate
 
-from rempart.crisis import Crisis
+from rempart.model.crisis import Crisis
 
 ESTABLISHMENT = "group_vars/all/establishment.yml"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from rempart.documents import write_documents
+from rempart.reports.documents import write_documents
 
 CHROMIUM = shutil.which("chromium")
 pytestmark = pytest.mark.skipif(

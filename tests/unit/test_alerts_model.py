@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from plugins.filter.rempart_alerts import rempart_alerts
-from rempart.validation import validate
+from rempart.model.validation import validate
 
 ALERTS = {
     "email": ["astreinte-informatique@ch-lab.fr"],

@@ -1,4 +1,4 @@
-"""Package sources (rempart/apt.py): a mirror and a proxy are optional; bad input is refused naming the variable,
+"""Package sources (rempart/model/apt.py): a mirror and a proxy are optional; bad input is refused naming the variable,
 the key and the fix, by the model, the `rempart validate` command and the filter roles/base reads them through."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rempart.apt import apt_problems, apt_settings
-from rempart.cli import main
+from rempart.commands.cli import main
+from rempart.model.apt import apt_problems, apt_settings
 
 LAB = Path(__file__).resolve().parents[2] / "inventories" / "lab"
 MIRROR = {"uri": "http://mirror.hopital.local/debian/", "suites": ["bookworm"], "components": ["main"],

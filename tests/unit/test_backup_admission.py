@@ -254,7 +254,7 @@ def test_record_current_after_prune_keeps_the_blob_record_exact(repo: Repo):
 
 
 def test_the_clients_word_is_type_checked_never_trusted_to_have_a_shape():
-    from rempart_backup_server.admission import client_word
+    from rempart_backup_server.client_word import client_word
 
     summary = {"rc": 0, "restic": {"snapshot_id": "x"}, "rows": [1, 2], "cpu_seconds": "lots", "error": ""}
     manifest = [

@@ -188,7 +188,7 @@ def test_the_outside_check_sees_what_it_must():
 
 
 def test_every_requirement_maps_to_a_measure_function():
-    from rempart.measures import MEASURES
+    from rempart.reports.measures import MEASURES
 
     known = catalogue()
     assert sorted({r.measure for r in known.requirements} - set(MEASURES)) == []

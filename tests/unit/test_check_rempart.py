@@ -261,8 +261,8 @@ def watch_file(lab, now: float, **state: Any) -> None:
     """The metrics `rempart offsite-watch` itself writes (its own function), into the folder check_rempart reads."""
     import datetime as dt
 
-    from rempart.offsite_verify import RepositoryState
-    from rempart.offsite_watch import metrics, watch_findings
+    from rempart.offsite.verify import RepositoryState
+    from rempart.offsite.watch import metrics, watch_findings
 
     moment = dt.datetime.fromtimestamp(now, dt.UTC)
     fresh = {"partages": moment - dt.timedelta(hours=2), "imagerie-médicale": moment - dt.timedelta(hours=2)}

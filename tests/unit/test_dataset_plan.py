@@ -1,4 +1,4 @@
-"""The establishment's computed plan (rempart/establishment.py, Establishment.dataset_plan): one rule per derived
+"""The establishment's computed plan (rempart/model/establishment.py, Establishment.dataset_plan): one rule per derived
 value, the values of every inventory of the project unchanged since issue 20 moved the rules into the model, and
 the timers the backup server renders from it byte-identical."""
 
@@ -16,8 +16,8 @@ import pytest
 import yaml
 from ansible.errors import AnsibleFilterError
 
-from rempart.documents import render_plan
-from rempart.establishment import TUNNEL_PORT_BASE, Establishment, backup_schedule
+from rempart.model.establishment import TUNNEL_PORT_BASE, Establishment, backup_schedule
+from rempart.reports.documents import render_plan
 
 PROJECT = Path(__file__).resolve().parents[2]
 BEFORE = json.loads((PROJECT / "tests/fixtures/plan/before-issue-20.json").read_text())
@@ -192,6 +192,7 @@ def test_server_names_of_a_server_of_its_own_have_no_suffix() -> None:
             "backup": "rempart-backup@.service",
             "retention": "rempart-retention@.service",
             "check": "rempart-check@.service",
+            "offsite_copy": "rempart-offsite-copy.service",
         },
     }
 
@@ -203,6 +204,7 @@ def test_server_names_of_a_ght_view_carry_its_finess() -> None:
     assert names["repos_dir"] == "/srv/rempart-340999911/repos"
     assert names["ssh_public_key"] == "/var/lib/rempart-340999911/ssh/id_ed25519.pub"
     assert names["units"]["backup"] == "rempart-backup-340999911@.service"
+    assert names["units"]["offsite_copy"] == "rempart-offsite-copy-340999911.service"
     assert names["admin_command"] == "/usr/local/sbin/rempart-backup-admin-340999911"
     units = names.pop("units")
     assert all("-340999911" in value for value in [*names.values(), *units.values()])

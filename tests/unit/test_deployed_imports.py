@@ -1,7 +1,7 @@
 """Deployed programs run with Debian's python3 and what the roles install beside them: the standard library,
 python3-boto3/botocore (offsite), python3-psycopg2 (drill), python3-jinja2 (binder), the library rempart_host and the files their own role
 copies. An import of anything else (the control node's pydantic model, say) fails only on the host, so it is
-caught here. (A `from rempart.establishment import ...` in a symlinked offsite module broke the offsite copy.)"""
+caught here. (A `from rempart.model.establishment import ...` in a symlinked offsite module broke the offsite copy.)"""
 
 from __future__ import annotations
 
@@ -32,7 +32,10 @@ def local_modules(path: Path) -> set[str]:
     """Module names installed beside a role's program: every .py and package of that role's files folder."""
     files = next(parent for parent in path.parents if parent.name == "files")
     names = {p.stem for p in files.glob("*.py")} | {p.name for p in files.iterdir() if p.is_dir()}
-    names |= {f"{p.parent.name}.{p.stem}" for p in files.glob("*/*.py")}
+    for module in files.glob("*/**/*.py"):   # rempart_backup_server.job, rempart.offsite.s3 (packages at any depth)
+        parts = module.relative_to(files).with_suffix("").parts
+        names |= {".".join(parts[:-1]), ".".join(parts)} if parts[-1] == "__init__" else {".".join(parts)}
+        names |= {".".join(parts[:depth]) for depth in range(1, len(parts))}
     return names
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from rempart.finess import finess_problem, luhn_check_digit
+from rempart.model.finess import finess_problem, luhn_check_digit
 
 
 @pytest.mark.parametrize("number", ["750712184", "010003812", "010003820", "340999903", "75 071 218 4"])

@@ -1,4 +1,4 @@
-"""Hardening level per host group (establishment.hardening, rempart/establishment.py): defaults an integrator can
+"""Hardening level per host group (establishment.hardening, rempart/model/establishment.py): defaults an integrator can
 defend, the highest level for a host in several groups, bad input refused naming the key and the fix, and a
 hardening_level set in the inventory refused (the establishment is the one source)."""
 
@@ -10,9 +10,9 @@ import sys
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from rempart.cli import main
-from rempart.establishment import Hardening
-from rempart.validation import validate
+from rempart.commands.cli import main
+from rempart.model.establishment import Hardening
+from rempart.model.validation import validate
 
 LAB_HOSTS = {"backup-01", "dpi-db-01", "files-01", "station-01"}
 

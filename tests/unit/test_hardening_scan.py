@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rempart.hardening_scan import counts, write_procsys
-from rempart.results import HardeningScore
+from rempart.commands.hardening_scan import counts, write_procsys
+from rempart.reports.results import HardeningScore
 
 RESULT = """<?xml version="1.0" encoding="UTF-8"?>
 <Benchmark xmlns="http://checklists.nist.gov/xccdf/1.2" id="xccdf_org.ssgproject.content_benchmark_DEBIAN-12">

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from rempart.validation import load_valid, validate
-from rempart.vault_layout import OFFLINE_MEDIA_KEYS, required_secrets
+from rempart.model.validation import load_valid, validate
+from rempart.vault.layout import OFFLINE_MEDIA_KEYS, required_secrets
 
 
 def _offline(data: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""The ransomware drill's judgement (rempart/ransomware_drill.py, roles/ransomware_drill): one test per step of the
-attack, on the data that step registers, then the result record against rempart.results.RansomwareDrill."""
+"""The ransomware drill's judgement (rempart/reports/ransomware_drill.py, roles/ransomware_drill): one test per step of the
+attack, on the data that step registers, then the result record against rempart.reports.results.RansomwareDrill."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from rempart import ransomware_drill as drill
-from rempart.results import RansomwareDrill
+from rempart.reports import ransomware_drill as drill
+from rempart.reports.results import RansomwareDrill
 
 DATASETS = [
     {"name": "partages", "host": "files", "kind": "files", "paths": ["/srv/partages"]},

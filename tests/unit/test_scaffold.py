@@ -1,10 +1,10 @@
 import pytest
 import yaml
 
-from rempart.cli import main
-from rempart.inventory import inventory_hosts, load_establishment_data
-from rempart.scaffold import ScaffoldError, scaffold
-from rempart.validation import validate
+from rempart.commands.cli import main
+from rempart.commands.scaffold import ScaffoldError, scaffold
+from rempart.model.inventory import inventory_hosts, load_establishment_data
+from rempart.model.validation import validate
 
 
 def test_scaffolded_establishment_validates_and_keeps_accents(tmp_path):

@@ -2,7 +2,7 @@ import shutil
 
 import yaml
 
-from rempart.secrets import init_vault
+from rempart.vault.secrets import init_vault
 
 
 def test_init_vault_creates_an_encrypted_vault_and_keeps_existing_values(tmp_path, project):

@@ -1,4 +1,4 @@
-"""The tested set of Debian packages (rempart/tested_set.py): a real flat mirror made by dpkg-deb and
+"""The tested set of Debian packages (rempart/model/tested_set.py): a real flat mirror made by dpkg-deb and
 dpkg-scanpackages, as lab/build-image.sh makes the lab's, compared with the recorded set."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rempart.cli import main
-from rempart.tested_set import TESTED_SET, compare_installed, compare_mirror, read_mirror, read_tested
+from rempart.commands.cli import main
+from rempart.model.tested_set import TESTED_SET, compare_installed, compare_mirror, read_mirror, read_tested
 
 pytestmark = pytest.mark.skipif(
     shutil.which("dpkg-scanpackages") is None, reason="dpkg-dev (lab/host-setup.sh)"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from rempart.dependencies import restore_order
-from rempart.inventory import inventory_hosts, load_establishment_data
-from rempart.validation import EstablishmentInvalid, load_valid, validate
-from rempart.vault_layout import required_secrets
+from rempart.model.dependencies import restore_order
+from rempart.model.inventory import inventory_hosts, load_establishment_data
+from rempart.model.validation import EstablishmentInvalid, load_valid, validate
+from rempart.vault.layout import required_secrets
 
 LAB_HOSTS = {"backup-01", "dpi-db-01", "files-01", "station-01"}
 SECRETS = {

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from rempart.cli import main
-from rempart.secrets import init_vault
-from rempart.vault_file import PER_VALUE, WHOLE_FILE, VaultFile, _ciphertext, form_of, read, vault_lib, write
+from rempart.commands.cli import main
+from rempart.vault.file import PER_VALUE, WHOLE_FILE, VaultFile, _ciphertext, form_of, read, vault_lib, write
+from rempart.vault.secrets import init_vault
 
 BIN = Path(sys.executable).parent
 VAULT = Path("group_vars/all/vault.yml")
@@ -220,7 +220,7 @@ def test_each_establishment_of_a_ght_imports_without_the_password(project, tmp_p
 
 
 def test_offsite_keys_keep_the_per_value_form(per_value, password):
-    from rempart.offsite_outputs import write_secrets
+    from rempart.offsite.outputs import write_secrets
 
     vault_file = per_value / VAULT
     kept = ciphertexts(vault_file, password)

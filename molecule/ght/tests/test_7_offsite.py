@@ -18,10 +18,10 @@ import pytest
 import yaml
 from conftest import DATASET, ESTABLISHMENTS, INVENTORY, PROJECT, playbook, view
 
-from rempart.establishment import Establishment as Model
-from rempart.inventory import load_establishment_data
-from rempart.offsite_outputs import split_outputs
-from rempart.validation import load_valid
+from rempart.model.establishment import Establishment as Model
+from rempart.model.inventory import load_establishment_data
+from rempart.model.validation import load_valid
+from rempart.offsite.outputs import split_outputs
 from rempart_lab.offsite import provision, stack_outputs
 
 GATEWAY, PORT = "10.89.69.1", 9000

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from rempart.catalogue import catalogue
-from rempart.evidence import build_evidence
-from rempart.inventory import load_establishment_data
-from rempart.measures import hardening_figures
-from rempart.results import load_results
-from rempart.validation import load_valid
+from rempart.model.inventory import load_establishment_data
+from rempart.model.validation import load_valid
+from rempart.reports.evidence import build_evidence
+from rempart.reports.measures import hardening_figures
+from rempart.reports.results import load_results
 
 PROJECT = Path(os.environ.get("MOLECULE_PROJECT_DIRECTORY", Path(__file__).resolve().parents[3]))
 INVENTORY = PROJECT / "molecule" / "hardening" / "inventory"

@@ -1,4 +1,4 @@
-"""Package sources (rempart/apt.py, roles/base): the establishment's mirror is added next to the host's own sources;
+"""Package sources (rempart/model/apt.py, roles/base): the establishment's mirror is added next to the host's own sources;
 a vendor's source on the DPI host survives the converge because the mirror is not declared exclusive; the proxy is
 written to apt's configuration and the mirror bypasses it (no proxy listens at the declared address)."""
 

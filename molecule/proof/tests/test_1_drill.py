@@ -9,7 +9,7 @@ import json
 
 from conftest import SERVER
 
-from rempart.results import Drill
+from rempart.reports.results import Drill
 
 
 def test_backups_exist(proof):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rempart.results import Drill
+from rempart.reports.results import Drill
 
 PACKS = "/srv/rempart/repos/partages/data"
 

@@ -1,11 +1,11 @@
 """Red button (BP100-OPS-13): isolated, no client reaches the backup server and a job attempt fails; released,
-the jobs resume. Recorded as rempart.results.RedButton."""
+the jobs resume. Recorded as rempart.reports.results.RedButton."""
 
 from __future__ import annotations
 
 from conftest import SERVER_ADDRESS
 
-from rempart.results import RedButton
+from rempart.reports.results import RedButton
 
 
 def _reach(host, port: int) -> bool:

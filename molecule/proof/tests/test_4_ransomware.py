@@ -5,7 +5,7 @@ on-site repositories and then again from the offsite point-in-time recovery alon
 
 from __future__ import annotations
 
-from rempart.results import RansomwareDrill
+from rempart.reports.results import RansomwareDrill
 
 
 def test_ransomware_drill_loses_nothing(proof):

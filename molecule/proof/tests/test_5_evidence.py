@@ -7,7 +7,7 @@ import json
 
 from conftest import DB, FILES, FINESS, SERVER, secrets_of_the_lab
 
-from rempart.tested_set import compare_installed, read_tested
+from rempart.model.tested_set import compare_installed, read_tested
 
 
 def test_evidence_report_from_the_recorded_results(proof):

@@ -39,6 +39,7 @@ from rempart_backup_server.admission import server_key
 from rempart_backup_server.trust import trusted_ids
 from rempart_host import alert as alert_command
 from rempart_host import program
+from rempart_host.block_devices import disk_of, in_use, partitions_of, power_off, udev_properties
 from rempart_host.files import locked, read_json, write_atomic
 from rempart_host.journal import log
 from rempart_host.ledger import Ledger
@@ -85,30 +86,6 @@ def ledger(config: dict[str, Any]) -> Ledger:
 # --------------------------------------------------------------------------- devices
 
 
-def udev_properties(device: str) -> dict[str, str]:
-    out = run(["udevadm", "info", "--query=property", f"--name={device}"])
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-
-
-def disk_of(kernel: str) -> str:
-    """The whole disk holding ``kernel`` (itself for a disk, the parent for a partition)."""
-    sys_path = Path("/sys/class/block", kernel).resolve()
-    return sys_path.parent.name if (sys_path / "partition").exists() else kernel
-
-
-def in_use(kernel: str) -> bool:
-    """Opened or mounted by the system (e.g. an encrypted system disk at boot): not a medium to handle."""
-    if any(Path("/sys/class/block", kernel, "holders").iterdir()):
-        return True
-    mounts = Path("/proc/self/mounts").read_text(encoding="utf-8").split()
-    return f"/dev/{kernel}" in mounts
-
-
-def partitions_of(kernel: str) -> list[str]:
-    base = Path("/sys/class/block", kernel)
-    return sorted(p.name for p in base.iterdir() if p.name.startswith(kernel) and (p / "partition").exists())
-
-
 def identify(config: dict[str, Any], props: dict[str, str]) -> dict[str, Any] | None:
     """The declared medium matching the device's serial or LUKS2 UUID (both must match when both are declared)."""
     serial = props.get("ID_SERIAL_SHORT", "")
@@ -124,30 +101,6 @@ def identify(config: dict[str, Any], props: dict[str, str]) -> dict[str, Any] | 
                 )
             return medium
     return None
-
-
-def power_off(disk: str) -> str:
-    """Detach the disk from the kernel: USB port removal, else SCSI device deletion. The device node is gone
-    afterwards; the medium can only come back by being plugged in again (a new ``add`` event)."""
-    sys_path = Path("/sys/class/block", disk).resolve()
-    usb = next(
-        (p for p in [sys_path, *sys_path.parents] if (p / "remove").exists() and (p / "idVendor").exists()),
-        None,
-    )
-    if usb is not None:
-        (usb / "remove").write_text("1\n", encoding="utf-8")
-        method = "usb-port-removed"
-    elif (sys_path / "device" / "delete").exists():
-        (sys_path / "device" / "delete").write_text("1\n", encoding="utf-8")
-        method = "scsi-deleted"
-    else:
-        return "unsupported"
-    deadline = time.monotonic() + 30
-    while Path("/sys/class/block", disk).exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if Path("/sys/class/block", disk).exists():
-        raise RuntimeError(f"/dev/{disk} still present 30 s after {method}")
-    return method
 
 
 # --------------------------------------------------------------------------- restic

@@ -3,7 +3,7 @@
 
 For each dataset: ``restic copy`` of the on-site repository into its offsite S3 repository (created on the first
 run with ``restic init --from-repo … --copy-chunker-params``, same password, so deduplication matches), then the
-retention refresh (``rempart.offsite_retention``, deployed beside this file) so that every repository state of the
+retention refresh (``rempart.offsite.retention``, deployed beside this file) so that every repository state of the
 last ``retention_days`` days stays locked and recoverable. Only TRUSTED snapshots are copied (the backup server's
 rule, ``rempart_backup_server.trust``: admitted, flagged by no anomaly rule, arrived before any open prune hold): what
 arrives during a hold waits on-site until an admin clears it, and an anomaly's snapshot never leaves. The lag counts
@@ -44,7 +44,7 @@ from rempart_host.restic import Restic, parse_time
 from rempart_host.secrets import repository_password
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))  # the deployed rempart.offsite_s3 / rempart.offsite_retention
+sys.path.insert(0, str(HERE))  # the deployed rempart.offsite.s3 / rempart.offsite.retention
 
 CONFIG = Path(os.environ.get("REMPART_OFFSITE_CONFIG", "/etc/rempart/offsite-copy.json"))
 RESTIC_NO_REPOSITORY = 10  # restic >= 0.17: "repository does not exist"
@@ -160,7 +160,7 @@ def write_metrics(config: dict[str, Any], name: str, values: dict[str, float]) -
 
 
 def stored_bytes(s3: Any, bucket: str, prefix: str) -> int:
-    from rempart.offsite_s3 import history
+    from rempart.offsite.s3 import history
 
     return sum(e[0].size for e in history(s3, bucket, prefix).values() if e and not e[0].delete_marker)
 
@@ -177,8 +177,8 @@ def copy_dataset(
     config: dict[str, Any], name: str, writer: dict[str, str], view: tuple[list[dict[str, Any]], list[str]]
 ) -> dict[str, Any]:
     """Copy + refresh one dataset; returns what the metrics need. Raises on failure."""
-    from rempart.offsite_retention import refresh_retention
-    from rempart.offsite_s3 import client
+    from rempart.offsite.retention import refresh_retention
+    from rempart.offsite.s3 import client
 
     env = restic_env(config, name, writer)
     timeout = float(config["timeout_seconds"])

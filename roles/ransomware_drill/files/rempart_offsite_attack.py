@@ -9,7 +9,7 @@ copy unit does, then, for every dataset prefix:
   - overwrites each repository's ``config`` with junk (a new version: recoverable);
   - tries to delete every version, to shorten a lock, to suspend versioning, to replace the lock, the lifecycle
     and the policy, and to delete the bucket: each must be refused.
-Prints one JSON document: attempts (rempart.results.Attempt shape; "recovered" until the recovery proves it),
+Prints one JSON document: attempts (rempart.reports.results.Attempt shape; "recovered" until the recovery proves it),
 objects_hidden, versions_tried, versions_deleted.
 """
 

@@ -36,7 +36,7 @@ For each dataset, in restore order (``depends_on`` first, BP100-OPS-12 / R23):
   * the time, against ``rto_hours`` (sampled datasets: extrapolated to the full size), and its steps: ``restore_s``
     (the restore unit: restic restore and every file hashed) and ``load_s`` (a database's load unit); the report
     adds the establishment's declared estimates for the steps the drill cannot time (``recovery_steps``).
-Result JSON (rempart.results.Drill) in <results_dir>/<UTC>.json, metrics rempart_drill_*; exit 1 and a
+Result JSON (rempart.reports.results.Drill) in <results_dir>/<UTC>.json, metrics rempart_drill_*; exit 1 and a
 journal line at ``crit`` when any dataset failed: a failed verification is a failed drill, never a warning.
 """
 
@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import pwd
@@ -61,12 +60,13 @@ from pathlib import Path
 from typing import Any
 
 from rempart_host import program
+from rempart_host.dumps import valid_rows
 from rempart_host.files import write_atomic
 from rempart_host.journal import log
 from rempart_host.metrics import write_samples
+from rempart_host.restored import scan_restored
 
 CONFIG = Path(os.environ.get("REMPART_RESTORE_DRILL_CONFIG", "/etc/rempart/restore-drill.json"))
-CHUNK = 1 << 20
 SANDBOX = [
     "PrivateNetwork=yes", "RestrictAddressFamilies=AF_UNIX", "IPAddressDeny=any", "PrivateTmp=yes",
     "PrivateDevices=yes", "ProtectSystem=strict", "ProtectHome=yes", "NoNewPrivileges=yes",
@@ -150,12 +150,6 @@ def restic_pattern(path: str) -> str:
     return re.sub(r"([\\*?\[])", r"\\\1", path)
 
 
-def valid_rows(rows: Any) -> bool:
-    return isinstance(rows, dict) and all(
-        isinstance(k, str) and type(v) is int and v >= 0 for k, v in rows.items()
-    )
-
-
 def expected_rows(entry: dict[str, Any], dump_rows: dict[str, int]) -> tuple[dict[str, int], str]:
     """The row counts the load is compared with, and where they come from (never silently the client's)."""
     if valid_rows(entry.get("server_rows")) and entry["server_rows"]:  # empty: nothing the server measured
@@ -176,42 +170,6 @@ def compare_rows(loaded: dict[str, int], expected: dict[str, int], source: str) 
 
 
 # --------------------------------------------------------------------------- the restore unit (one credential)
-
-
-def entry_kind(mode: int) -> str:
-    kinds = {stat.S_IFLNK: "symlink", stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket", stat.S_IFCHR: "character device",
-             stat.S_IFBLK: "block device"}  # fmt: skip
-    return kinds.get(stat.S_IFMT(mode), "special file")
-
-
-def sha256_nofollow(path: str) -> str:
-    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY)
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise OSError(f"{path}: not a regular file")
-        digest = hashlib.sha256()
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-        return digest.hexdigest()
-
-
-def scan_restored(target: Path) -> tuple[dict[str, list[Any]], list[list[str]]]:
-    """{"/path": [size, sha256]} of the regular files, [["/path", kind]] of everything else refused (never read,
-    never followed: os.walk does not descend into a symlinked folder)."""
-    files: dict[str, list[Any]] = {}
-    refused: list[list[str]] = []
-    for directory, folders, names in os.walk(target):
-        for name in [*folders, *names]:
-            path = os.path.join(directory, name)
-            info = os.lstat(path)
-            relative = "/" + os.path.relpath(path, target)
-            if stat.S_ISDIR(info.st_mode):
-                continue
-            if stat.S_ISREG(info.st_mode):
-                files[relative] = [info.st_size, sha256_nofollow(path)]
-            else:
-                refused.append([relative, entry_kind(info.st_mode)])
-    return files, refused
 
 
 def restore_unit(

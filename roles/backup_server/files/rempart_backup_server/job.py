@@ -18,7 +18,7 @@ from typing import Any
 from rempart_host.files import write_atomic
 from rempart_host.journal import log
 
-from rempart_backup_server.admission import Expected, Verdict, client_word
+from rempart_backup_server.admission import Expected, Verdict
 from rempart_backup_server.anomaly import (
     diff_stats,
     entropy_share,
@@ -28,6 +28,7 @@ from rempart_backup_server.anomaly import (
     table_changes,
     trust_problems,
 )
+from rempart_backup_server.client_word import client_word
 from rempart_backup_server.config import (
     EXIT_ANOMALY,
     EXIT_FAILED,

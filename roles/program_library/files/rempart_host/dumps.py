@@ -1,6 +1,9 @@
-"""What a plain PostgreSQL dump holds, counted while it streams (no second read, no parse of the SQL)."""
+"""What a plain PostgreSQL dump holds, counted while it streams (no second read, no parse of the SQL), and the
+shape a row count must have wherever it comes from."""
 
 from __future__ import annotations
+
+from typing import Any
 
 
 class CopyRows:
@@ -37,3 +40,10 @@ class CopyRows:
                 name = header[5:].split(b" (", 1)[0].removesuffix(b" FROM stdin;")
                 self.table = name.decode("utf-8", "replace")
                 self.rows.setdefault(self.table, 0)
+
+
+def valid_rows(rows: Any) -> bool:
+    """A table -> row count mapping (str -> int >= 0, no bool): what a client or a ledger says is checked first."""
+    return isinstance(rows, dict) and all(
+        isinstance(k, str) and type(v) is int and v >= 0 for k, v in rows.items()
+    )

@@ -1,0 +1,1 @@
+"""The ``rempart`` commands integrators run by hand."""

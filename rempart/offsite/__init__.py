@@ -1,0 +1,1 @@
+"""The immutable offsite bucket: its policies, and the commands that deploy, verify and recover it."""

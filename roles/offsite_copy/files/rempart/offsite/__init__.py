@@ -1,0 +1,1 @@
+../../../../../rempart/offsite/__init__.py

@@ -1,0 +1,1 @@
+../../../../../rempart/offsite/retention.py

@@ -1,0 +1,1 @@
+../../../../../rempart/offsite/s3.py

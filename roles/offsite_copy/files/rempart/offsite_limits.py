@@ -1,1 +1,0 @@
-../../../../rempart/offsite_limits.py
