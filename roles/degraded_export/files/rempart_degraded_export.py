@@ -28,6 +28,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from rempart_host import program
+from rempart_host.files import write_atomic
 from rempart_host.journal import ERR, log
 from rempart_host.metrics import read_prefixed, write_prefixed
 
@@ -208,10 +209,7 @@ def publish(outbox: Path, staging: Path, generation: str, keep: int) -> Path:
     if final.exists():
         shutil.rmtree(final)
     staging.rename(final)
-    latest = outbox / ".LATEST.tmp"
-    latest.write_text(generation + "\n", encoding="utf-8")
-    latest.chmod(0o644)
-    latest.rename(outbox / "LATEST")
+    write_atomic(outbox / "LATEST", generation + "\n", mode=0o644)
     generations = sorted(p for p in outbox.iterdir() if p.is_dir() and not p.name.startswith("."))
     for old in generations[:-keep]:
         shutil.rmtree(old)

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from rempart_host import program
+from rempart_host.files import write_atomic
 from rempart_host.journal import log
 from rempart_host.metrics import read_prefixed, write_prefixed
 
@@ -210,10 +211,7 @@ class Station:
             "Consulter une génération plus ancienne seulement si la plus récente paraît erronée.</p>"
             f'<ul>{"".join(rows)}</ul><p><a href="/">Retour au classeur courant</a></p></body></html>\n'
         )
-        temporary = self.serve / ".index.html.tmp"
-        temporary.write_text(page, encoding="utf-8")
-        temporary.chmod(0o444)
-        temporary.rename(self.serve / "index.html")
+        write_atomic(self.serve / "index.html", page, mode=0o444)
 
     def publish(self, folder: Path, generation: str) -> None:
         self.install(folder, generation)

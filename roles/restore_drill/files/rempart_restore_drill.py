@@ -63,6 +63,7 @@ from rempart_host import program
 from rempart_host.dumps import valid_rows
 from rempart_host.files import write_atomic
 from rempart_host.journal import log
+from rempart_host.ledger import Ledger
 from rempart_host.metrics import write_samples
 from rempart_host.restored import scan_restored
 
@@ -99,10 +100,7 @@ class Server:
         self.config: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
 
     def ledger(self, name: str) -> list[dict[str, Any]]:
-        path = Path(self.config["state_dir"]) / "ledger" / f"{name}.jsonl"
-        if not path.exists():
-            return []
-        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return Ledger(Path(self.config["state_dir"]) / "ledger" / f"{name}.jsonl").read()
 
     @contextlib.contextmanager
     def lock(self, name: str) -> Iterator[None]:

@@ -14,7 +14,8 @@ the job unit, per dataset, by drop-ins of rempart-backup@.service:
                                     repository's size; the job is stopped before the next interval's writes at the
                                     current rate would pass the quota (alert, metric)
 
-Sizes are the sum of the files' sizes under the dataset's repository folder. Standard library only.
+Sizes are the sum of the files' sizes under the dataset's repository folder. Standard library and the programs'
+library rempart_host (run through rempart_run.py, as every Rempart program).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ import syslog
 import time
 from pathlib import Path
 from typing import Any
+
+from rempart_host.metrics import write_metrics as write_textfile
 
 CONFIG = Path(os.environ.get("REMPART_SUPERVISION_CONFIG", "/etc/rempart/supervision.json"))
 TAG = "rempart-alert"
@@ -47,26 +50,21 @@ def repository_bytes(folder: Path) -> int:
 
 def write_metrics(config: dict[str, Any], name: str, used: int, exceeded: bool) -> None:
     dataset = config["datasets"][name]
-    labels = f'dataset="{name}",host="{dataset["host"]}"'
-    lines = [
-        "# HELP rempart_repository_used_bytes bytes the dataset's repository holds on the backup server",
-        "# TYPE rempart_repository_used_bytes gauge",
-        f"rempart_repository_used_bytes{{{labels}}} {used}",
-        "# HELP rempart_repository_quota_exceeded 1 when the last job was refused or cut at the quota",
-        "# TYPE rempart_repository_quota_exceeded gauge",
-        f"rempart_repository_quota_exceeded{{{labels}}} {1 if exceeded else 0}",
-    ]
+    metrics = {
+        "rempart_repository_used_bytes": ("bytes the dataset's repository holds on the backup server", used),
+        "rempart_repository_quota_exceeded": (
+            "1 when the last job was refused or cut at the quota",
+            int(exceeded),
+        ),
+    }
     if dataset.get("quota_bytes"):
-        lines += [
-            "# HELP rempart_repository_quota_bytes the repository's quota (expected size + growth margin)",
-            "# TYPE rempart_repository_quota_bytes gauge",
-            f"rempart_repository_quota_bytes{{{labels}}} {int(dataset['quota_bytes'])}",
-        ]
-    path = Path(config["metrics_dir"]) / f"rempart_quota_{name}.prom"
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    tmp.chmod(0o644)
-    tmp.replace(path)
+        metrics["rempart_repository_quota_bytes"] = (
+            "the repository's quota (expected size + growth margin)",
+            int(dataset["quota_bytes"]),
+        )
+    write_textfile(
+        config["metrics_dir"], f"rempart_quota_{name}", metrics, {"dataset": name, "host": dataset["host"]}
+    )
 
 
 def alert(config: dict[str, Any], name: str, problem: str) -> None:

@@ -308,7 +308,7 @@ def _record_arrival(
         changed_ratio=current["changed_ratio"],
         entropy_share=current["entropy_share"],
         anomaly=1 if reasons else 0,
-        untrusted=len(present - trusted_ids(ledger(config, name).read())),
+        untrusted=len(present - marked_trusted(ledger(config, name).read())),
     )
     if reasons:
         set_hold(config, name, reasons, by="anomaly-check", snapshot=newest["id"])
@@ -387,5 +387,6 @@ def _previous_rows(entries: Sequence[dict[str, Any]]) -> dict[str, int] | None:
     return None
 
 
-def trusted_ids(entries: Sequence[dict[str, Any]]) -> set[str]:
+def marked_trusted(entries: Sequence[dict[str, Any]]) -> set[str]:
+    """Ids of the snapshots the ledger marks trusted (what the job and retention count; the rule restores use is trust.py)."""
     return {e["id"] for e in entries if e.get("event") == "snapshot" and e.get("trusted")}

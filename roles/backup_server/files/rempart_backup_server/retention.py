@@ -21,7 +21,7 @@ from rempart_backup_server.config import (
     snapshots,
 )
 from rempart_backup_server.holds import hold_of
-from rempart_backup_server.job import record_quarantine, trusted_ids
+from rempart_backup_server.job import marked_trusted, record_quarantine
 
 
 def select_keep(entries: Sequence[tuple[str, float]], policy: dict[str, int]) -> set[str]:
@@ -62,7 +62,7 @@ def retention(config: dict[str, Any], name: str) -> int:
             "rempart_retention_last_run_timestamp_seconds": ("last retention run", time.time()),
             "rempart_retention_skipped_hold": ("1 if the last run was skipped for a prune hold", 1 if hold else 0),
             "rempart_snapshots": ("snapshots in the repository", len(present)),
-            "rempart_snapshots_untrusted": ("snapshots retention never counts", len(present - trusted_ids(entries))),
+            "rempart_snapshots_untrusted": ("snapshots retention never counts", len(present - marked_trusted(entries))),
         }  # fmt: skip
         if hold:
             log(

@@ -15,18 +15,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from rempart_host.ledger import Ledger
+
 SNAPSHOT_ID = re.compile(r"[0-9a-f]{8,64}")
 
 
 def ledger(config: dict[str, Any], dataset: str) -> list[dict[str, Any]]:
-    path = Path(config["state_dir"]) / "ledger" / f"{dataset}.jsonl"
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            entries.append(json.loads(line))
-    return entries
+    return Ledger(Path(config["state_dir"]) / "ledger" / f"{dataset}.jsonl").read()
 
 
 def hold_since(config: dict[str, Any], dataset: str) -> float | None:
