@@ -84,7 +84,10 @@ def unit_names(suffix: str) -> dict[str, list]:
         ],
         "supervision": [f"rempart-backup{suffix}"],
         "offsite_copy": [f"rempart-offsite-copy{suffix}"],
-        "ransomware_drill": [f"/usr/local/sbin/rempart-backup-admin{suffix}", f"rempart-offsite-copy{suffix}.service"],
+        "ransomware_drill": [
+            f"/usr/local/sbin/rempart-backup-admin{suffix}",
+            f"rempart-offsite-copy{suffix}.service",
+        ],
     }
 
 

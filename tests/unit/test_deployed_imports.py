@@ -32,7 +32,8 @@ def local_modules(path: Path) -> set[str]:
     """Module names installed beside a role's program: every .py and package of that role's files folder."""
     files = next(parent for parent in path.parents if parent.name == "files")
     names = {p.stem for p in files.glob("*.py")} | {p.name for p in files.iterdir() if p.is_dir()}
-    for module in files.glob("*/**/*.py"):   # rempart_backup_server.job, rempart.offsite.s3 (packages at any depth)
+    # packages at any depth: rempart_backup_server.job, rempart.offsite.s3
+    for module in files.glob("*/**/*.py"):
         parts = module.relative_to(files).with_suffix("").parts
         names |= {".".join(parts[:-1]), ".".join(parts)} if parts[-1] == "__init__" else {".".join(parts)}
         names |= {".".join(parts[:depth]) for depth in range(1, len(parts))}
