@@ -63,22 +63,20 @@ def test_the_check_sees_a_read_in_code_and_not_in_a_comment(tmp_path: Path) -> N
     ]
 
 
-SITE_PASSES = {
-    "rempart.rempart.backup_server": {"backup_server_retention": "rempart_establishment_plan.retention"},
-    "rempart.rempart.backup_client": {"backup_client_server_address": "backup_server_address"},
-    "rempart.rempart.offsite_copy": {
-        "offsite_copy_retention_days": "rempart_establishment_plan.offsite.retention_days",
-        "offsite_copy_retention_cap_days": "rempart_establishment_plan.offsite.retention_cap_days",
-        "offsite_copy_metrics_dir": "backup_server_metrics_dir",
-    },
-    "rempart.rempart.restore_drill": {"restore_drill_metrics_dir": "backup_server_metrics_dir"},
-    "rempart.rempart.red_button": {"red_button_server_address": "backup_server_address"},
-    "rempart.rempart.supervision": {
-        "supervision_quota_bytes": "rempart_establishment_plan.quota_bytes",
-        "supervision_thresholds": "rempart_establishment_plan.thresholds",
-        "supervision_admin_address": "backup_server_address",
-    },
-}
+PLAN = "rempart_establishment_plan"
+# (role, its argument, what playbooks/site.yml hands it): the published plan or the inventory, never a role's variable
+SITE_PASSES = [
+    ("backup_server", "backup_server_retention", f"{PLAN}.retention"),
+    ("backup_client", "backup_client_server_address", "backup_server_address"),
+    ("offsite_copy", "offsite_copy_retention_days", f"{PLAN}.offsite.retention_days"),
+    ("offsite_copy", "offsite_copy_retention_cap_days", f"{PLAN}.offsite.retention_cap_days"),
+    ("offsite_copy", "offsite_copy_metrics_dir", "backup_server_metrics_dir"),
+    ("restore_drill", "restore_drill_metrics_dir", "backup_server_metrics_dir"),
+    ("red_button", "red_button_server_address", "backup_server_address"),
+    ("supervision", "supervision_quota_bytes", f"{PLAN}.quota_bytes"),
+    ("supervision", "supervision_thresholds", f"{PLAN}.thresholds"),
+    ("supervision", "supervision_admin_address", "backup_server_address"),
+]
 
 
 def test_site_yml_hands_the_plan_and_the_inventory_to_each_roles_own_arguments() -> None:
@@ -89,6 +87,5 @@ def test_site_yml_hands_the_plan_and_the_inventory_to_each_roles_own_arguments()
         for role in play.get("roles", [])
         if "role" in role
     }
-    for role, arguments in SITE_PASSES.items():
-        for argument, source in arguments.items():
-            assert source in given[role].get(argument, ""), (role, argument)
+    for role, argument, source in SITE_PASSES:
+        assert source in given[f"rempart.rempart.{role}"].get(argument, ""), (role, argument)
