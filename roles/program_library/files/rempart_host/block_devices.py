@@ -9,14 +9,11 @@ from pathlib import Path
 
 
 def udev_properties(device: str) -> dict[str, str]:
-    out = subprocess.run(
-        ["udevadm", "info", "--query=property", f"--name={device}"],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    result = subprocess.run(["udevadm", "info", "--query=property", f"--name={device}"],
+                            capture_output=True, text=True, check=False, timeout=600)  # fmt: skip
+    if result.returncode != 0:  # the message the offline copy gave before (its ledger and journal show it)
+        raise RuntimeError(f"udevadm info failed ({result.returncode}): {result.stderr.strip()[-600:]}")
+    return dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
 
 
 def disk_of(kernel: str) -> str:
