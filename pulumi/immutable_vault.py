@@ -33,13 +33,12 @@ from offsite_detection import build_detection
 import pulumi
 from rempart.model.establishment import Establishment
 from rempart.offsite.policy import (
-    break_glass_permissions,
     break_glass_trust_policy,
     bucket_policy,
-    deployer_permissions,
     kms_key_policy,
     lifecycle_rules,
     log_bucket_policy,
+    operator_permissions,
     restore_policy,
     writer_policy,
 )
@@ -222,11 +221,9 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         )
         self.resources += self.detection.resources
         bucket_settings += self.detection.bucket_settings
-        self._operator_policy(name, "deployer", self.deployer_role, account_id, deployer_permissions, kms_arn)
+        self._operator_policy(name, "deployer", self.deployer_role, account_id, kms_arn)
         if self.break_glass_role is not None:
-            self._operator_policy(
-                name, "break-glass", self.break_glass_role, account_id, break_glass_permissions, kms_arn
-            )
+            self._operator_policy(name, "break-glass", self.break_glass_role, account_id, kms_arn)
         self.bucket_policy = self._add(
             aws.s3.BucketPolicy(
                 f"{name}-policy",
@@ -336,7 +333,6 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         kind: str,
         role: aws.iam.Role,
         account_id: pulumi.Output[str],
-        permissions: Any,
         kms_arn: pulumi.Output[str] | None,
     ) -> None:
         finess, state_bucket = self.settings.finess, self.settings.state_bucket
@@ -344,7 +340,8 @@ class ImmutableBackupVault(pulumi.ComponentResource):
         document = pulumi.Output.all(
             self.bucket.arn, self.log_bucket.arn, account_id, kms_arn, trail_bucket_arn
         ).apply(
-            lambda a: permissions(
+            lambda a: operator_permissions(
+                kind,
                 a[0],
                 a[1],
                 f"arn:aws:iam::{a[2]}:user/rempart/rempart-{finess}-offsite-*",

@@ -18,7 +18,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from rempart.model.validation import Violation, validate
 from rempart.vault.file import PER_VALUE, WHOLE_FILE
-from rempart.vault.secrets import init_vault
+from rempart.vault.secrets import add_vault_arguments, init_vault
 
 
 class ScaffoldError(Exception):
@@ -94,17 +94,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--inventories", type=Path, default=Path("inventories"), help="where to create the folder"
     )
     parser.add_argument("--folder-name", default=None, help="folder name (default: derived from --name)")
-    parser.add_argument(
-        "--vault-password-file",
-        type=Path,
-        default=None,
-        help="also generate the establishment's secrets into vault.yml (rempart init-vault; created 0600 if missing)",
-    )
-    parser.add_argument(
-        "--per-value",
-        action="store_true",
-        help="with --vault-password-file: encrypt each secret apart, the form an AWX inventory sync imports "
-        "(docs/awx.md)",
+    add_vault_arguments(
+        parser,
+        "also generate the establishment's secrets into vault.yml (rempart init-vault; created 0600 if missing)",
+        required=False,
     )
     parser.set_defaults(handler=_run)
 

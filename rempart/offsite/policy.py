@@ -124,6 +124,38 @@ def _objects(bucket_arn: str) -> str:
     return f"{bucket_arn}/*"
 
 
+def _document(*statements: Policy) -> Policy:
+    return {"Version": "2012-10-17", "Statement": list(statements)}
+
+
+def _statement(
+    sid: str | None,
+    effect: str,
+    action: str | Sequence[str],
+    resource: Any = None,
+    *,
+    principal: Any = None,
+    condition: Policy | None = None,
+) -> Policy:
+    """One IAM statement, keys in the order AWS shows them (Sid, Effect, Principal, Action, Resource,
+    Condition); a tuple of actions becomes a list."""
+    statement: Policy = {"Sid": sid} if sid else {}
+    statement["Effect"] = effect
+    if principal is not None:
+        statement["Principal"] = principal
+    statement["Action"] = action if isinstance(action, str) else list(action)
+    if resource is not None:
+        statement["Resource"] = resource
+    if condition is not None:
+        statement["Condition"] = condition
+    return statement
+
+
+def _deny_insecure_transport(resources: list[str]) -> Policy:
+    return _statement("DenyInsecureTransport", "Deny", "s3:*", resources, principal="*",
+                      condition={"Bool": {"aws:SecureTransport": "false"}})  # fmt: skip
+
+
 def bucket_policy(
     bucket_arn: str, break_glass_role_arn: str, retention_cap_days: int, deployer_role_arn: str | None = None
 ) -> Policy:
@@ -132,224 +164,103 @@ def bucket_policy(
     ``retention_cap_days`` from now."""
     not_break_glass = {"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}}
     deployers = [a for a in (deployer_role_arn, break_glass_role_arn) if a]
-    both = [bucket_arn, _objects(bucket_arn)]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": both,
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-            {
-                "Sid": "DenyOutdatedTls",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": both,
-                "Condition": {"NumericLessThan": {"s3:TlsVersion": "1.2"}},
-            },
-            {
-                "Sid": "DenyVersionDeletionExceptBreakGlass",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": [*VERSION_DESTRUCTION_ACTIONS, *LEGAL_HOLD_ACTIONS],
-                "Resource": _objects(bucket_arn),
-                "Condition": not_break_glass,
-            },
-            {
-                "Sid": "DenyProtectionChangesExceptBreakGlass",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": list(PROTECTED_CONFIGURATION_ACTIONS),
-                "Resource": bucket_arn,
-                "Condition": not_break_glass,
-            },
-            {
-                "Sid": "DenyDay2ChangesExceptDeployer",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": list(DEPLOYER_BUCKET_ACTIONS),
-                "Resource": bucket_arn,
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": deployers}},
-            },
-            {
-                "Sid": "CapObjectLockRetention",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": ["s3:PutObject", "s3:PutObjectRetention"],
-                "Resource": _objects(bucket_arn),
-                "Condition": {
-                    "NumericGreaterThan": {"s3:object-lock-remaining-retention-days": str(retention_cap_days)}
-                },
-            },
-        ],
-    }
+    objects = _objects(bucket_arn)
+    return _document(
+        _deny_insecure_transport([bucket_arn, objects]),
+        _statement("DenyOutdatedTls", "Deny", "s3:*", [bucket_arn, objects], principal="*",
+                   condition={"NumericLessThan": {"s3:TlsVersion": "1.2"}}),
+        _statement("DenyVersionDeletionExceptBreakGlass", "Deny",
+                   [*VERSION_DESTRUCTION_ACTIONS, *LEGAL_HOLD_ACTIONS], objects,
+                   principal="*", condition=not_break_glass),
+        _statement("DenyProtectionChangesExceptBreakGlass", "Deny", PROTECTED_CONFIGURATION_ACTIONS,
+                   bucket_arn, principal="*", condition=not_break_glass),
+        _statement("DenyDay2ChangesExceptDeployer", "Deny", DEPLOYER_BUCKET_ACTIONS, bucket_arn,
+                   principal="*", condition={"ArnNotEquals": {"aws:PrincipalArn": deployers}}),
+        _statement("CapObjectLockRetention", "Deny", ["s3:PutObject", "s3:PutObjectRetention"], objects,
+                   principal="*", condition={"NumericGreaterThan": {
+                       "s3:object-lock-remaining-retention-days": str(retention_cap_days)}}),
+    )  # fmt: skip
 
 
 def _kms_use(kms_key_arn: str | None, actions: tuple[str, ...]) -> list[Policy]:
-    if not kms_key_arn:
-        return []
-    return [{"Sid": "UseBucketKey", "Effect": "Allow", "Action": list(actions), "Resource": kms_key_arn}]
+    return [_statement("UseBucketKey", "Allow", actions, kms_key_arn)] if kms_key_arn else []
 
 
 def writer_policy(bucket_arn: str, kms_key_arn: str | None = None) -> Policy:
     """The backup server's identity: append, mark deleted, extend locks; nothing destructive."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            *_kms_use(kms_key_arn, ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")),
-            {
-                "Sid": "ListBucket",
-                "Effect": "Allow",
-                "Action": list(WRITER_ALLOWED_BUCKET),
-                "Resource": bucket_arn,
-            },
-            {
-                "Sid": "WriteObjects",
-                "Effect": "Allow",
-                "Action": list(WRITER_ALLOWED_OBJECTS),
-                "Resource": _objects(bucket_arn),
-            },
-            {
-                "Sid": "NeverDestroyOrReconfigure",
-                "Effect": "Deny",
-                "Action": list(WRITER_DENIED),
-                "Resource": [bucket_arn, _objects(bucket_arn)],
-            },
-        ],
-    }
+    return _document(
+        *_kms_use(kms_key_arn, ("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey")),
+        _statement("ListBucket", "Allow", WRITER_ALLOWED_BUCKET, bucket_arn),
+        _statement("WriteObjects", "Allow", WRITER_ALLOWED_OBJECTS, _objects(bucket_arn)),
+        _statement("NeverDestroyOrReconfigure", "Deny", WRITER_DENIED, [bucket_arn, _objects(bucket_arn)]),
+    )
 
 
 def restore_policy(bucket_arn: str, kms_key_arn: str | None = None) -> Policy:
     """The restore (drill) identity: read every version, write nothing."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            *_kms_use(kms_key_arn, ("kms:Decrypt",)),
-            {
-                "Sid": "ListBucket",
-                "Effect": "Allow",
-                "Action": list(RESTORE_ALLOWED_BUCKET),
-                "Resource": bucket_arn,
-            },
-            {
-                "Sid": "ReadObjects",
-                "Effect": "Allow",
-                "Action": list(RESTORE_ALLOWED_OBJECTS),
-                "Resource": _objects(bucket_arn),
-            },
-        ],
-    }
+    return _document(
+        *_kms_use(kms_key_arn, ("kms:Decrypt",)),
+        _statement("ListBucket", "Allow", RESTORE_ALLOWED_BUCKET, bucket_arn),
+        _statement("ReadObjects", "Allow", RESTORE_ALLOWED_OBJECTS, _objects(bucket_arn)),
+    )
 
 
 def break_glass_trust_policy(account_id: str) -> Policy:
     """Who may assume the break-glass role: principals of the account, with MFA only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                "Action": "sts:AssumeRole",
-                "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}},
-            }
-        ],
-    }
+    return _document(
+        _statement(None, "Allow", "sts:AssumeRole", principal={"AWS": f"arn:aws:iam::{account_id}:root"},
+                   condition={"Bool": {"aws:MultiFactorAuthPresent": "true"}}),
+    )  # fmt: skip
 
 
-def deployer_statements(
+OPERATORS = ("deployer", "break-glass")
+
+
+def operator_permissions(
+    operator: str,
     bucket_arn: str,
     log_bucket_arn: str,
     user_arn_pattern: str,
     kms_key_arn: str | None = None,
     state_bucket: str | None = None,
     other_bucket_arns: Sequence[str] = (),
-) -> list[Policy]:
-    """What ``pulumi up`` needs for the changes the lock allows: read every resource of the stack, change
-    lifecycle/tags/inventory/notifications of the bucket, manage the log bucket, rotate the writer's and
-    restore's keys, and read/write the self-managed state (``state_bucket``; none with Pulumi Cloud)."""
+) -> Policy:
+    """The ``deployer``: what ``pulumi up`` needs for the changes the lock allows — read every resource of the
+    stack, change lifecycle/tags/inventory/notifications of the bucket, manage the log bucket, rotate the
+    writer's and restore's keys, read/write the self-managed state (``state_bucket``; none with Pulumi Cloud).
+    ``break-glass``: everything the deployer may do (so it can run ``pulumi up`` itself), plus the protected
+    settings and removing delete markers."""
+    if operator not in OPERATORS:
+        raise ValueError(f"operator {operator!r}: one of {', '.join(OPERATORS)}")
     statements: list[Policy] = [
-        {"Sid": "ReadBuckets", "Effect": "Allow", "Action": list(PULUMI_BUCKET_READS),
-         "Resource": [bucket_arn, log_bucket_arn, *other_bucket_arns]},
-        {"Sid": "Day2BucketChanges", "Effect": "Allow", "Action": list(DEPLOYER_BUCKET_ACTIONS),
-         "Resource": bucket_arn},
-        {"Sid": "ManageLogBucket", "Effect": "Allow", "Action": list(LOG_BUCKET_CHANGES), "Resource": log_bucket_arn},
-        {"Sid": "ReadIdentities", "Effect": "Allow", "Action": list(IAM_READS), "Resource": "*"},
-        {"Sid": "RotateStackUsers", "Effect": "Allow", "Action": list(IAM_USER_CHANGES), "Resource": user_arn_pattern},
-        {"Sid": "ReadKeys", "Effect": "Allow", "Action": list(KMS_READS), "Resource": "*"},
-        {"Sid": "ReadDetection", "Effect": "Allow", "Action": list(DETECTION_READS), "Resource": "*"},
-        {"Sid": "Day2Detection", "Effect": "Allow", "Action": list(DETECTION_CHANGES), "Resource": "*"},
-    ]  # fmt: skip
+        _statement(
+            "ReadBuckets", "Allow", PULUMI_BUCKET_READS, [bucket_arn, log_bucket_arn, *other_bucket_arns]
+        ),
+        _statement("Day2BucketChanges", "Allow", DEPLOYER_BUCKET_ACTIONS, bucket_arn),
+        _statement("ManageLogBucket", "Allow", LOG_BUCKET_CHANGES, log_bucket_arn),
+        _statement("ReadIdentities", "Allow", IAM_READS, "*"),
+        _statement("RotateStackUsers", "Allow", IAM_USER_CHANGES, user_arn_pattern),
+        _statement("ReadKeys", "Allow", KMS_READS, "*"),
+        _statement("ReadDetection", "Allow", DETECTION_READS, "*"),
+        _statement("Day2Detection", "Allow", DETECTION_CHANGES, "*"),
+    ]
     if kms_key_arn:
         statements.append(
-            {"Sid": "KeyTags", "Effect": "Allow", "Action": ["kms:TagResource", "kms:UntagResource"],
-             "Resource": kms_key_arn}
-        )  # fmt: skip
+            _statement("KeyTags", "Allow", ["kms:TagResource", "kms:UntagResource"], kms_key_arn)
+        )
     if state_bucket:
         statements += [
-            {"Sid": "StateList", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": f"arn:aws:s3:::{state_bucket}"},
-            {"Sid": "StateFiles", "Effect": "Allow", "Action": list(STATE_OBJECT_ACTIONS),
-             "Resource": f"arn:aws:s3:::{state_bucket}/.pulumi/*"},
+            _statement("StateList", "Allow", ["s3:ListBucket"], f"arn:aws:s3:::{state_bucket}"),
+            _statement("StateFiles", "Allow", STATE_OBJECT_ACTIONS, f"arn:aws:s3:::{state_bucket}/.pulumi/*"),
+        ]
+    if operator == "break-glass":
+        statements += [
+            _statement("ChangeProtection", "Allow", PROTECTED_CONFIGURATION_ACTIONS, bucket_arn),
+            _statement("ChangeDetection", "Allow", DETECTION_PROTECTED, "*"),
+            _statement("RemoveDeleteMarkers", "Allow", ["s3:DeleteObjectVersion", "s3:ListBucketVersions"],
+                       [bucket_arn, _objects(bucket_arn)]),
         ]  # fmt: skip
-    return statements
-
-
-def deployer_permissions(
-    bucket_arn: str,
-    log_bucket_arn: str,
-    user_arn_pattern: str,
-    kms_key_arn: str | None = None,
-    state_bucket: str | None = None,
-    other_bucket_arns: Sequence[str] = (),
-) -> Policy:
-    return {
-        "Version": "2012-10-17",
-        "Statement": deployer_statements(
-            bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket, other_bucket_arns
-        ),
-    }
-
-
-def break_glass_permissions(
-    bucket_arn: str,
-    log_bucket_arn: str,
-    user_arn_pattern: str,
-    kms_key_arn: str | None = None,
-    state_bucket: str | None = None,
-    other_bucket_arns: Sequence[str] = (),
-) -> Policy:
-    """Everything the deployer may do (so break-glass can run ``pulumi up`` itself), plus the protected
-    settings and removing delete markers."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            *deployer_statements(
-                bucket_arn, log_bucket_arn, user_arn_pattern, kms_key_arn, state_bucket, other_bucket_arns
-            ),
-            {
-                "Sid": "ChangeProtection",
-                "Effect": "Allow",
-                "Action": list(PROTECTED_CONFIGURATION_ACTIONS),
-                "Resource": bucket_arn,
-            },
-            {
-                "Sid": "ChangeDetection",
-                "Effect": "Allow",
-                "Action": list(DETECTION_PROTECTED),
-                "Resource": "*",
-            },
-            {
-                "Sid": "RemoveDeleteMarkers",
-                "Effect": "Allow",
-                "Action": ["s3:DeleteObjectVersion", "s3:ListBucketVersions"],
-                "Resource": [bucket_arn, _objects(bucket_arn)],
-            },
-        ],
-    }
+    return _document(*statements)
 
 
 def log_bucket_policy(
@@ -357,59 +268,31 @@ def log_bucket_policy(
 ) -> Policy:
     """Server access logs: only S3's logging service, for our buckets and account; TLS only. Inventory
     reports of the offsite bucket under ``inventory/``."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "S3ServerAccessLogs",
-                "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": f"{log_bucket_arn}/*",
-                "Condition": {
-                    "ArnLike": {"aws:SourceArn": [source_bucket_arn, *other_sources]},
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                },
-            },
-            {
-                "Sid": "S3InventoryReports",
-                "Effect": "Allow",
-                "Principal": {"Service": "s3.amazonaws.com"},
-                "Action": "s3:PutObject",
-                "Resource": f"{log_bucket_arn}/inventory/*",
-                "Condition": {
-                    "ArnLike": {"aws:SourceArn": source_bucket_arn},
-                    "StringEquals": {"aws:SourceAccount": account_id},
-                },
-            },
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [log_bucket_arn, f"{log_bucket_arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-        ],
-    }
+    account = {"aws:SourceAccount": account_id}
+    return _document(
+        _statement("S3ServerAccessLogs", "Allow", "s3:PutObject", f"{log_bucket_arn}/*",
+                   principal={"Service": "logging.s3.amazonaws.com"},
+                   condition={"ArnLike": {"aws:SourceArn": [source_bucket_arn, *other_sources]},
+                              "StringEquals": account}),
+        _statement("S3InventoryReports", "Allow", "s3:PutObject", f"{log_bucket_arn}/inventory/*",
+                   principal={"Service": "s3.amazonaws.com"},
+                   condition={"ArnLike": {"aws:SourceArn": source_bucket_arn}, "StringEquals": account}),
+        _deny_insecure_transport([log_bucket_arn, f"{log_bucket_arn}/*"]),
+    )  # fmt: skip
 
 
 def trail_bucket_policy(trail_bucket_arn: str, trail_arn: str, account_id: str) -> Policy:
     """CloudTrail's own writes to the (locked) trail bucket, for our trail only; TLS only."""
     source = {"StringEquals": {"aws:SourceArn": trail_arn, "aws:SourceAccount": account_id}}
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "CloudTrailAclCheck", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "s3:GetBucketAcl", "Resource": trail_bucket_arn, "Condition": source},
-            {"Sid": "CloudTrailWrite", "Effect": "Allow", "Principal": {"Service": "cloudtrail.amazonaws.com"},
-             "Action": "s3:PutObject", "Resource": f"{trail_bucket_arn}/cloudtrail/AWSLogs/{account_id}/*",
-             "Condition": source},
-            {"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-             "Resource": [trail_bucket_arn, f"{trail_bucket_arn}/*"],
-             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
-        ],
-    }  # fmt: skip
+    cloudtrail = {"Service": "cloudtrail.amazonaws.com"}
+    return _document(
+        _statement("CloudTrailAclCheck", "Allow", "s3:GetBucketAcl", trail_bucket_arn,
+                   principal=cloudtrail, condition=source),
+        _statement("CloudTrailWrite", "Allow", "s3:PutObject",
+                   f"{trail_bucket_arn}/cloudtrail/AWSLogs/{account_id}/*",
+                   principal=cloudtrail, condition=source),
+        _deny_insecure_transport([trail_bucket_arn, f"{trail_bucket_arn}/*"]),
+    )  # fmt: skip
 
 
 # What the alarm watches: a delete marker (a writer key hiding data) and changes to protection or retention.
@@ -451,16 +334,14 @@ def protection_change_event_pattern(bucket: str) -> Policy:
 
 def alert_topic_policy(topic_arn: str, account_id: str, rule_arns: list[str]) -> Policy:
     """Who may publish to the alert topic: our EventBridge rules and AWS Budgets for our account."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Sid": "EventBridgeRules", "Effect": "Allow", "Principal": {"Service": "events.amazonaws.com"},
-             "Action": "sns:Publish", "Resource": topic_arn, "Condition": {"ArnEquals": {"aws:SourceArn": rule_arns}}},
-            {"Sid": "Budgets", "Effect": "Allow", "Principal": {"Service": "budgets.amazonaws.com"},
-             "Action": "sns:Publish", "Resource": topic_arn,
-             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}}},
-        ],
-    }  # fmt: skip
+    return _document(
+        _statement("EventBridgeRules", "Allow", "sns:Publish", topic_arn,
+                   principal={"Service": "events.amazonaws.com"},
+                   condition={"ArnEquals": {"aws:SourceArn": rule_arns}}),
+        _statement("Budgets", "Allow", "sns:Publish", topic_arn,
+                   principal={"Service": "budgets.amazonaws.com"},
+                   condition={"StringEquals": {"aws:SourceAccount": account_id}}),
+    )  # fmt: skip
 
 
 INVENTORY_FIELDS = (
@@ -497,41 +378,17 @@ def kms_key_policy(
     ``pulumi up`` (later ones that change the policy run as break-glass, always an administrator). The
     administrators are named as principals, so they must exist before the key (AWS refuses unknown ones)."""
     administrators = [a for a in dict.fromkeys((break_glass_role_arn, administrator_arn)) if a]
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "AccountAdministersKeyThroughIam",
-                "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "KeyAdministrators",
-                "Effect": "Allow",
-                "Principal": {"AWS": administrators},
-                "Action": list(KMS_ADMINISTRATION_ACTIONS),
-                "Resource": "*",
-            },
-            {
-                "Sid": "DenyKeyDestructionExceptBreakGlass",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": [a for a in KMS_PROTECTED_ACTIONS if a != "kms:PutKeyPolicy"],
-                "Resource": "*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}},
-            },
-            {
-                "Sid": "DenyRepolicingExceptAdministrators",
-                "Effect": "Deny",
-                "Principal": {"AWS": "*"},
-                "Action": ["kms:PutKeyPolicy"],
-                "Resource": "*",
-                "Condition": {"ArnNotEquals": {"aws:PrincipalArn": administrators}},
-            },
-        ],
-    }
+    return _document(
+        _statement("AccountAdministersKeyThroughIam", "Allow", "kms:*", "*",
+                   principal={"AWS": f"arn:aws:iam::{account_id}:root"}),
+        _statement("KeyAdministrators", "Allow", KMS_ADMINISTRATION_ACTIONS, "*",
+                   principal={"AWS": administrators}),
+        _statement("DenyKeyDestructionExceptBreakGlass", "Deny",
+                   [a for a in KMS_PROTECTED_ACTIONS if a != "kms:PutKeyPolicy"], "*", principal={"AWS": "*"},
+                   condition={"ArnNotEquals": {"aws:PrincipalArn": break_glass_role_arn}}),
+        _statement("DenyRepolicingExceptAdministrators", "Deny", ["kms:PutKeyPolicy"], "*",
+                   principal={"AWS": "*"}, condition={"ArnNotEquals": {"aws:PrincipalArn": administrators}}),
+    )  # fmt: skip
 
 
 def as_list(value: Any) -> list[Any]:

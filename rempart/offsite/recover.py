@@ -104,12 +104,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "offsite-recover", help="rebuild the offsite repository as it was at a moment (restore identity)"
     )
-    add_connection_arguments(parser)
+    add_connection_arguments(parser, repository_prefix=True)
     parser.add_argument(
         "--at", required=True, type=parse_timestamp, help="ISO 8601, e.g. 2026-11-30T17:00:00Z"
     )
     parser.add_argument("--to", required=True, type=parse_target, help="a directory, or s3://BUCKET[/prefix]")
-    parser.add_argument("--prefix", default="", help="the repository's prefix in the bucket (default: root)")
     parser.set_defaults(handler=_run)
 
 

@@ -229,9 +229,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "offsite-refresh-retention",
         help="extend offsite locks so every repository state of the last N days stays recoverable",
     )
-    add_connection_arguments(parser)
+    add_connection_arguments(parser, repository_prefix=True)
     parser.add_argument("--days", type=int, required=True, help="offsite.retention_days")
-    parser.add_argument("--prefix", default="", help="the repository's prefix in the bucket (default: root)")
     parser.add_argument(
         "--cap-days",
         type=int,

@@ -18,10 +18,13 @@ def client(endpoint_url: str | None = None, region: str | None = None) -> Any:
     return boto3.client("s3", endpoint_url=endpoint_url, region_name=region, config=config)
 
 
-def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
+def add_connection_arguments(parser: argparse.ArgumentParser, repository_prefix: bool = False) -> None:
+    """--bucket, --endpoint-url, --region; with ``repository_prefix``, --prefix (read with :func:`key_prefix`)."""
     parser.add_argument("--bucket", required=True, help="the offsite bucket")
     parser.add_argument("--endpoint-url", help="S3 endpoint (tests, S3-compatible stores); default: AWS")
     parser.add_argument("--region", help="AWS region (default: from the AWS environment)")
+    if repository_prefix:
+        parser.add_argument("--prefix", default="", help="the repository's prefix in the bucket (default: root)")
 
 
 def key_prefix(prefix: str) -> str:

@@ -43,6 +43,11 @@ class Finding:
     action: str = ""  # what closes the gap when ok is False
 
 
+def judged(ok: bool, measured_at: datetime | None, evidence: str, action: str) -> Finding:
+    """A measured verdict: ``action`` (what closes the gap) kept only when the requirement is not met."""
+    return Finding(ok, measured_at, evidence, "" if ok else action)
+
+
 Measure = Callable[[Inputs, Requirement], Finding]
 MEASURES: dict[str, Measure] = {}
 
@@ -77,14 +82,12 @@ def inventory_backed_up(inputs: Inputs, requirement: Requirement) -> Finding:
         return Finding(None, None, f"{declared} ; aucune sauvegarde enregistrée par le serveur")
     missing = [d.name for d in inputs.datasets if not d.last_backup]
     oldest = min(d.last_backup for d in backed if d.last_backup)
-    return Finding(
+    return judged(
         not missing,
         oldest,
         f"{declared} ; sauvegarde exploitable enregistrée par le serveur pour {len(backed)}/{len(inputs.datasets)}"
         f" (la plus ancienne des dernières : {fr_datetime(oldest)})",
-        f"Aucune sauvegarde exploitable de {', '.join(missing)} : vérifier le dossier et son hôte."
-        if missing
-        else "",
+        f"Aucune sauvegarde exploitable de {', '.join(missing)} : vérifier le dossier et son hôte.",
     )
 
 
@@ -119,13 +122,11 @@ def degraded_stations(inputs: Inputs, requirement: Requirement) -> Finding:
         )
         if age > limit:
             late.append(station.station)
-    return Finding(
+    return judged(
         not late,
         min(s.collected_at for s in stations),
         " ; ".join(parts),
-        f"Classeur trop ancien sur {', '.join(late)} : vérifier l'export et la récupération (journal du poste)."
-        if late
-        else "",
+        f"Classeur trop ancien sur {', '.join(late)} : vérifier l'export et la récupération (journal du poste).",
     )
 
 
@@ -238,14 +239,12 @@ def restore_order(inputs: Inputs, requirement: Requirement) -> Finding:
                 problems.append(f"{name} restauré sans sa dépendance {dependency}")
             elif position[dependency] > position[name]:
                 problems.append(f"{name} restauré avant sa dépendance {dependency}")
-    return Finding(
+    return judged(
         not problems,
         drill.finished,
         f"exercice du {fr_datetime(drill.finished)} : ordre suivi {' → '.join(restored)} ; ordre prévu "
         f"{' → '.join(inputs.order)}" + (f" ; {' ; '.join(problems)}" if problems else ""),
-        "Restaurer les dépendances d'abord : jouer l'exercice sur tous les dossiers (playbooks/drill.yml)."
-        if problems
-        else "",
+        "Restaurer les dépendances d'abord : jouer l'exercice sur tous les dossiers (playbooks/drill.yml).",
     )
 
 
@@ -264,11 +263,11 @@ def rule_321(inputs: Inputs, requirement: Requirement) -> Finding:
         if offsite
         else "copie hors site jamais vérifiée"
     )
-    return Finding(
+    return judged(
         not short,
         min(times),
         f"{len(met)}/{len(datasets)} dossier(s) à 3 copies sur 2 supports dont 1 hors site ; {where}",
-        f"Compléter les copies de {', '.join(short)} (tableau 3-2-1-1-0)." if short else "",
+        f"Compléter les copies de {', '.join(short)} (tableau 3-2-1-1-0).",
     )
 
 
@@ -294,14 +293,12 @@ def offline_copy(inputs: Inputs, requirement: Requirement) -> Finding:
     since = [d.offline_since for d in inputs.datasets if d.offline_since]
     media = sorted({d.offline_medium for d in inputs.datasets if d.offline_medium})
     newest = f", dernier support déconnecté le {fr_datetime(max(since))}" if since else ""
-    return Finding(
+    return judged(
         not late,
         min(since) if since else inputs.now,
         f"offline/ledger.jsonl — {policy} ; dernier(s) support(s) : {', '.join(media) or 'aucun'}{newest}",
         f"Copie hors ligne absente ou plus ancienne que la rotation pour {', '.join(late)} : faire la rotation "
-        "(docs/runbook-rotation-support-hors-ligne.md)."
-        if late
-        else "",
+        "(docs/runbook-rotation-support-hors-ligne.md).",
     )
 
 
@@ -383,7 +380,7 @@ def offsite_immutable(inputs: Inputs, requirement: Requirement) -> Finding:
     if check is None:
         return Finding(None, None, "compartiment hors site jamais vérifié")
     found = f"{_plural(len(check.findings), 'constat')} (voir la section hors site)" if check.findings else ""
-    return Finding(
+    return judged(
         check.compliant,
         check.checked_at,
         f"offsite/verify.json — compartiment {check.bucket} vérifié le {fr_datetime(check.checked_at)} : "
@@ -391,9 +388,7 @@ def offsite_immutable(inputs: Inputs, requirement: Requirement) -> Finding:
             found
             or "verrouillage COMPLIANCE, versions, chiffrement, accès public et sondes d'effacement conformes"
         ),
-        "Corriger les réglages du compartiment (constats de rempart verify-offsite)."
-        if not check.compliant
-        else "",
+        "Corriger les réglages du compartiment (constats de rempart verify-offsite).",
     )
 
 
@@ -406,15 +401,13 @@ def offsite_location(inputs: Inputs, requirement: Requirement) -> Finding:
             None, None, f"région déclarée {declared} ; emplacement réel du compartiment non relevé"
         )
     inside = check.location in EEA_REGIONS[inputs.establishment.offsite.provider]
-    return Finding(
+    return judged(
         inside,
         check.checked_at,
         f"compartiment {check.bucket} situé en {check.location} selon le fournisseur, relevé le "
         f"{fr_datetime(check.checked_at)} ; région déclarée {declared}",
         f"Le compartiment est hors de l'Espace économique européen ({check.location}) : le recréer dans une "
-        "région de l'EEE et y recopier les sauvegardes."
-        if not inside
-        else "",
+        "région de l'EEE et y recopier les sauvegardes.",
     )
 
 
@@ -432,13 +425,11 @@ def client_side_encryption(inputs: Inputs, requirement: Requirement) -> Finding:
     if not bad and not any(s.where.startswith("hors site") for s in samples):
         # what leaves the site is what HDS-03 is about: not measured without an offsite sample
         return Finding(None, None, " ; ".join(parts) + " ; copie hors site non échantillonnée")
-    return Finding(
+    return judged(
         not bad,
         min(s.checked_at for s in samples),
         " ; ".join(parts),
-        f"Données en clair dans {', '.join(s.where for s in bad)} : isoler le dépôt et enquêter."
-        if bad
-        else "",
+        f"Données en clair dans {', '.join(s.where for s in bad)} : isoler le dépôt et enquêter.",
     )
 
 
@@ -448,15 +439,13 @@ def red_button(inputs: Inputs, requirement: Requirement) -> Finding:
     if not tests:
         return Finding(None, None, "bouton rouge jamais testé")
     last = max(tests, key=lambda r: r.tested_at)
-    return Finding(
+    return judged(
         last.isolated_client_refused and last.jobs_resumed,
         last.tested_at,
         f"test du {fr_datetime(last.tested_at)} : client isolé refusé "
         f"{'oui' if last.isolated_client_refused else 'NON'}, sauvegardes reprises après levée "
         f"{'oui' if last.jobs_resumed else 'NON'}",
-        "Le bouton rouge n'a pas isolé ou pas rendu la main : voir docs/runbook-bouton-rouge.md et le journal."
-        if not (last.isolated_client_refused and last.jobs_resumed)
-        else "",
+        "Le bouton rouge n'a pas isolé ou pas rendu la main : voir docs/runbook-bouton-rouge.md et le journal.",
     )
 
 
@@ -484,14 +473,12 @@ def hardening_score(inputs: Inputs, requirement: Requirement) -> Finding:
         )
         if threshold is None or percent < threshold:
             below.append(score.host)
-    return Finding(
+    return judged(
         not below,
         min(s.scanned_at for s in scores),
         " ; ".join(parts),
         f"Durcissement insuffisant sur {', '.join(below)} : appliquer roles/hardening au niveau déclaré et "
-        "corriger les règles en échec (liste dans la section durcissement)."
-        if below
-        else "",
+        "corriger les règles en échec (liste dans la section durcissement).",
     )
 
 
@@ -541,11 +528,9 @@ def ransomware_drill(inputs: Inputs, requirement: Requirement) -> Finding:
     succeeded = sum(a.outcome == "succeeded" for a in drill.attempts)
     ok = drill.status == "passed" and lost == 0 and succeeded == 0
     ok = ok and (not isinstance(leg, OffsiteLeg) or leg.status == "passed")
-    return Finding(
+    return judged(
         ok,
         drill.finished,
         text,
-        "Une destruction a réussi ou des données sont perdues : voir l'annexe des tentatives et corriger."
-        if not ok
-        else "",
+        "Une destruction a réussi ou des données sont perdues : voir l'annexe des tentatives et corriger.",
     )

@@ -94,21 +94,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "the values already there. AWX / Ansible Automation Platform: use --per-value (docs/awx.md).",
     )
     parser.add_argument("inventory", type=Path, help="inventories/<name>")
-    parser.add_argument("--vault-password-file", type=Path, required=True, help="created (0600) if missing")
-    parser.add_argument(
-        "--per-value",
-        action="store_true",
-        help="encrypt each secret apart (!vault values, as ansible-vault encrypt_string): an AWX inventory sync "
-        "imports the file without the vault password. Applies to vault files created now; an existing file "
-        "keeps its form unless --convert",
-    )
+    add_vault_arguments(parser, "created (0600) if missing", required=True)
     parser.add_argument(
         "--convert",
         action="store_true",
         help="rewrite existing vault files in the chosen form (per-value with --per-value, whole-file "
-        "otherwise), every value kept",
+        "otherwise), every value kept; without it an existing file keeps its form",
     )
     parser.set_defaults(handler=_run)
+
+
+def add_vault_arguments(parser: argparse.ArgumentParser, password_help: str, required: bool) -> None:
+    """--vault-password-file and --per-value, as init-vault and new-establishment take them."""
+    parser.add_argument("--vault-password-file", type=Path, required=required, help=password_help)
+    parser.add_argument(
+        "--per-value",
+        action="store_true",
+        help="encrypt each secret apart (!vault values, as ansible-vault encrypt_string): the form an AWX "
+        "inventory sync imports without the vault password (docs/awx.md)",
+    )
 
 
 def _run(args: argparse.Namespace) -> int:

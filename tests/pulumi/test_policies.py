@@ -12,7 +12,13 @@ from pulumi_policy import ResourceValidationArgs, ResourceValidationPolicy, Stac
 from pulumi_policy.policy import PolicyResource
 
 import pulumi
-from rempart.offsite.policy import bucket_policy, kms_key_policy, restore_policy, writer_policy
+from rempart.offsite.policy import (
+    bucket_policy,
+    kms_key_policy,
+    operator_permissions,
+    restore_policy,
+    writer_policy,
+)
 
 sys.path.insert(0, str(PULUMI_DIR / "policy"))
 import offsite_policies as p
@@ -468,3 +474,8 @@ def test_the_program_passes_its_own_pack(mocks, stack):
         }
 
     return pulumi.Output.all(*[r.urn for r in vault.resources]).apply(check)
+
+
+def test_an_unknown_operator_is_refused_naming_the_known_ones():
+    with pytest.raises(ValueError, match="'auditor': one of deployer, break-glass"):
+        operator_permissions("auditor", ARN, ARN + "-logs", "arn:aws:iam::123456789012:user/rempart/*")
