@@ -24,7 +24,9 @@ def add_connection_arguments(parser: argparse.ArgumentParser, repository_prefix:
     parser.add_argument("--endpoint-url", help="S3 endpoint (tests, S3-compatible stores); default: AWS")
     parser.add_argument("--region", help="AWS region (default: from the AWS environment)")
     if repository_prefix:
-        parser.add_argument("--prefix", default="", help="the repository's prefix in the bucket (default: root)")
+        parser.add_argument(
+            "--prefix", default="", help="the repository's prefix in the bucket (default: root)"
+        )
 
 
 def key_prefix(prefix: str) -> str:
