@@ -45,6 +45,10 @@ from rempart.offsite.policy import (
 
 REQUIREMENTS = "HDS-02 HDS-03 BP100-EXT-01 BP100-EXT-03 BP100-DATA-04"
 LOG_RETENTION_DAYS = 400
+OPERATOR_DESCRIPTIONS = {
+    "deployer": "Runs `pulumi up` of the offsite stack for changes the lock allows. MFA only.",
+    "break-glass": "Changes offsite bucket settings (never shortens a COMPLIANCE lock). MFA only.",
+}
 
 
 @dataclass(frozen=True)
@@ -296,36 +300,25 @@ class ImmutableBackupVault(pulumi.ComponentResource):
     ) -> pulumi.Output[str]:
         if self.settings.break_glass_role_arn:
             return pulumi.Output.from_input(self.settings.break_glass_role_arn)
-        role = self._add(
-            aws.iam.Role(
-                f"{name}-break-glass",
-                name=f"rempart-{self.settings.finess}-offsite-break-glass",
-                description="Changes offsite bucket settings (never shortens a COMPLIANCE lock). MFA only.",
-                assume_role_policy=_json(account_id.apply(break_glass_trust_policy)),
-                max_session_duration=3600,
-                tags=tags,
-                opts=self._child(),
-            )
-        )
-        self.break_glass_role = role
-        return role.arn
+        self.break_glass_role = self._operator_role(name, "break-glass", account_id, tags)
+        return self.break_glass_role.arn
 
     def _operator_role(
         self, name: str, kind: str, account_id: pulumi.Output[str], tags: dict[str, str]
     ) -> aws.iam.Role:
-        """The deployer: runs `pulumi up` for the changes the lock allows (docs/offsite.md, day 2). MFA."""
-        role = self._add(
+        """The deployer (runs `pulumi up` for the changes the lock allows, docs/offsite.md, day 2) or
+        break-glass (also the protected settings): a role of the account, assumed with MFA only."""
+        return self._add(
             aws.iam.Role(
                 f"{name}-{kind}",
                 name=f"rempart-{self.settings.finess}-offsite-{kind}",
-                description="Runs `pulumi up` of the offsite stack for changes the lock allows. MFA only.",
+                description=OPERATOR_DESCRIPTIONS[kind],
                 assume_role_policy=_json(account_id.apply(break_glass_trust_policy)),
                 max_session_duration=3600,
                 tags=tags,
                 opts=self._child(),
             )
         )
-        return role
 
     def _operator_policy(
         self,

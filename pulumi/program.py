@@ -4,6 +4,7 @@ Ansible), create the vault in the establishment's EEA region, export what Ansibl
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pulumi_aws as aws
 from immutable_vault import ImmutableBackupVault, VaultSettings
@@ -55,14 +56,10 @@ def restic_repositories(
     return bucket.apply(lambda b: {d.name: f"s3:{endpoint}/{b}/{d.name}" for d in establishment.datasets})
 
 
-def build(
-    establishment: Establishment,
-    state_bucket: str | None = None,
-    key_administrator_arn: str | None = None,
-    alert_email: str | None = None,
-    monthly_budget: float = 100.0,
-    writer_key_rotation: str | None = None,
-) -> ImmutableBackupVault:
+def build(establishment: Establishment, **stack_config: Any) -> ImmutableBackupVault:
+    """The offsite stack of ``establishment``; ``stack_config``: the keyword arguments of
+    :meth:`VaultSettings.from_establishment` (state bucket, key administrator, alert e-mail, budget, writer key
+    rotation), all optional."""
     region = establishment.offsite.region
     provider = aws.Provider(
         "offsite-region",
@@ -71,14 +68,7 @@ def build(
     )
     vault = ImmutableBackupVault(
         "offsite",
-        VaultSettings.from_establishment(
-            establishment,
-            state_bucket,
-            key_administrator_arn,
-            alert_email,
-            monthly_budget,
-            writer_key_rotation,
-        ),
+        VaultSettings.from_establishment(establishment, **stack_config),
         opts=pulumi.ResourceOptions(providers=[provider]),
     )
     for key, value in stack_outputs(establishment, vault).items():
@@ -119,9 +109,9 @@ def main() -> ImmutableBackupVault:
     config = pulumi.Config("rempart")
     return build(
         load_establishment(establishment_path(config)),
-        config.get(STATE_BUCKET_KEY) or None,
-        config.get(KEY_ADMINISTRATOR_KEY) or None,
-        config.get(ALERT_EMAIL_KEY) or None,
-        float(config.get(MONTHLY_BUDGET_KEY) or 100),
-        config.get(WRITER_KEY_ROTATION_KEY) or None,
+        state_bucket=config.get(STATE_BUCKET_KEY) or None,
+        key_administrator_arn=config.get(KEY_ADMINISTRATOR_KEY) or None,
+        alert_email=config.get(ALERT_EMAIL_KEY) or None,
+        monthly_budget=float(config.get(MONTHLY_BUDGET_KEY) or 100),
+        writer_key_rotation=config.get(WRITER_KEY_ROTATION_KEY) or None,
     )

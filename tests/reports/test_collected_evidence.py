@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from lab_stand_in import lab_bucket, stand_in  # noqa: F401 (fixtures)
 from test_evidence import generate, requirement
+from xccdf_sample import xccdf_result
 
 from rempart.commands.cli import main
 
@@ -51,17 +52,15 @@ def test_offsite_verification_reaches_the_report(monkeypatch, lab_bucket, invent
     assert "default retention 30 days &lt; required 400" in html
 
 
-XCCDF_RESULT = """<?xml version="1.0" encoding="UTF-8"?>
-<Benchmark xmlns="http://checklists.nist.gov/xccdf/1.2" id="xccdf_org.ssgproject.content_benchmark_DEBIAN-12">
- <TestResult id="xccdf_org.open-scap_testresult_anssi_bp28_enhanced">
-  <rule-result idref="xccdf_org.ssgproject.content_rule_sshd_disable_root_login"><result>pass</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_sudo_require_authentication"><result>pass</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_package_aide_installed"><result>pass</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_grub2_audit_argument"><result>fail</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_partition_for_tmp"><result>notapplicable</result></rule-result>
- </TestResult>
-</Benchmark>
-"""
+XCCDF_RESULT = xccdf_result(
+    {
+        "sshd_disable_root_login": "pass",
+        "sudo_require_authentication": "pass",
+        "package_aide_installed": "pass",
+        "grub2_audit_argument": "fail",
+        "partition_for_tmp": "notapplicable",
+    }
+)
 
 
 def test_openscap_score_reaches_the_report(tmp_path, inventory, results, now):

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from xccdf_sample import xccdf_result
+
 from rempart.commands.hardening_scan import counts, write_procsys
 from rempart.reports.results import HardeningScore
 
-RESULT = """<?xml version="1.0" encoding="UTF-8"?>
-<Benchmark xmlns="http://checklists.nist.gov/xccdf/1.2" id="xccdf_org.ssgproject.content_benchmark_DEBIAN-12">
- <TestResult id="xccdf_org.open-scap_testresult_anssi_bp28_enhanced">
-  <rule-result idref="xccdf_org.ssgproject.content_rule_sshd_disable_root_login"><result>pass</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_partition_for_tmp"><result>fail</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_grub2_audit_argument"><result>fail</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_package_telnet_removed"><result>notapplicable</result></rule-result>
-  <rule-result idref="xccdf_org.ssgproject.content_rule_x"><result>notchecked</result></rule-result>
- </TestResult>
-</Benchmark>
-"""
+RESULT = xccdf_result(
+    {
+        "sshd_disable_root_login": "pass",
+        "partition_for_tmp": "fail",
+        "grub2_audit_argument": "fail",
+        "package_telnet_removed": "notapplicable",
+        "x": "notchecked",
+    }
+)
 
 
 def test_counts_are_what_the_report_reads(tmp_path: Path):

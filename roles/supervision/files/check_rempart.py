@@ -129,6 +129,17 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+SECONDS = {"hours": 3600, "days": 86400, "percent": 1}
+
+
+def _limits(limits: dict[str, Any], name: str, unit: str) -> tuple[float, float]:
+    """The ``<name>_warning_<unit>`` and ``<name>_critical_<unit>`` thresholds, in seconds for a duration."""
+    warning, critical = (
+        float(limits[f"{name}_{level}_{unit}"]) * SECONDS[unit] for level in ("warning", "critical")
+    )
+    return warning, critical
+
+
 def _age_state(age: float, warning: float, critical: float) -> int:
     return CRITICAL if age > critical else WARNING if age > warning else OK
 
@@ -171,9 +182,7 @@ def check_backups(name: str, dataset: dict[str, Any], metrics: Metrics, now: flo
 
 
 def check_offsite(name: str, dataset: dict[str, Any], metrics: Metrics, now: float) -> Finding:
-    limits = dataset["thresholds"]
-    warning = float(limits["offsite_lag_warning_hours"]) * 3600
-    critical = float(limits["offsite_lag_critical_hours"]) * 3600
+    warning, critical = _limits(dataset["thresholds"], "offsite_lag", "hours")
     finding = Finding(name, OK)
     lag = metrics.get("rempart_offsite_lag_seconds", name)
     if lag is None:
@@ -197,8 +206,7 @@ def _watch_samples(metrics: Metrics, bucket: str, name: str) -> list[tuple[dict[
 
 def check_offsite_buckets(metrics: Metrics, limits: dict[str, Any], now: float) -> list[Finding]:
     """One finding per bucket that ``rempart offsite-watch`` reports on (none when it does not run here)."""
-    warning = float(limits["offsite_lag_warning_hours"]) * 3600
-    critical = float(limits["offsite_lag_critical_hours"]) * 3600
+    warning, critical = _limits(limits, "offsite_lag", "hours")
     findings = []
     for labels, last in metrics.samples.get("rempart_offsite_watch_last_run_timestamp_seconds", []):
         bucket = labels.get("bucket", "?")
@@ -236,9 +244,7 @@ def check_offsite_buckets(metrics: Metrics, limits: dict[str, Any], now: float) 
 
 
 def check_drill(name: str, dataset: dict[str, Any], metrics: Metrics, now: float) -> Finding:
-    limits = dataset["thresholds"]
-    warning = float(limits["drill_age_warning_days"]) * 86400
-    critical = float(limits["drill_age_critical_days"]) * 86400
+    warning, critical = _limits(dataset["thresholds"], "drill_age", "days")
     finding = Finding(name, OK)
     last = metrics.get("rempart_drill_last_run_timestamp_seconds")
     if last is None or last <= 0:
@@ -268,7 +274,7 @@ def check_repository(name: str, dataset: dict[str, Any], metrics: Metrics, now: 
         finding.worse(UNKNOWN, "taille du dépôt inconnue (métrique rempart_repository_used_bytes absente)")
     elif quota:
         percent = 100.0 * used / quota
-        warning, critical = float(limits["quota_warning_percent"]), float(limits["quota_critical_percent"])
+        warning, critical = _limits(limits, "quota", "percent")
         state = _age_state(percent, warning, critical)
         if state != OK:
             finding.worse(state, f"dépôt à {percent:.0f} % de son quota ({used / 1024**3:.2f} / "
@@ -278,8 +284,7 @@ def check_repository(name: str, dataset: dict[str, Any], metrics: Metrics, now: 
                                     "backup.expected_size_gib ou purger")  # fmt: skip
         finding.perfdata.append(Perf(f"quota {name}", round(percent, 2), "%", warning, critical, 0, 100))
         finding.perfdata.append(Perf(f"utilisé {name}", used, "B", None, None, 0, quota))
-    warning = float(limits["check_age_warning_days"]) * 86400
-    critical = float(limits["check_age_critical_days"]) * 86400
+    warning, critical = _limits(limits, "check_age", "days")
     last = metrics.get("rempart_check_last_run_timestamp_seconds", name)
     if last is None or last <= 0:
         finding.worse(WARNING, "aucun contrôle d'intégrité (restic check) enregistré")
