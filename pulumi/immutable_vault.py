@@ -33,6 +33,7 @@ from offsite_detection import build_detection
 import pulumi
 from rempart.model.establishment import Establishment
 from rempart.offsite.policy import (
+    OPERATORS,
     break_glass_trust_policy,
     bucket_policy,
     kms_key_policy,
@@ -45,10 +46,6 @@ from rempart.offsite.policy import (
 
 REQUIREMENTS = "HDS-02 HDS-03 BP100-EXT-01 BP100-EXT-03 BP100-DATA-04"
 LOG_RETENTION_DAYS = 400
-OPERATOR_DESCRIPTIONS = {
-    "deployer": "Runs `pulumi up` of the offsite stack for changes the lock allows. MFA only.",
-    "break-glass": "Changes offsite bucket settings (never shortens a COMPLIANCE lock). MFA only.",
-}
 
 
 @dataclass(frozen=True)
@@ -312,7 +309,7 @@ class ImmutableBackupVault(pulumi.ComponentResource):
             aws.iam.Role(
                 f"{name}-{kind}",
                 name=f"rempart-{self.settings.finess}-offsite-{kind}",
-                description=OPERATOR_DESCRIPTIONS[kind],
+                description=OPERATORS[kind],
                 assume_role_policy=_json(account_id.apply(break_glass_trust_policy)),
                 max_session_duration=3600,
                 tags=tags,

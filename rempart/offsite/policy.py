@@ -213,7 +213,11 @@ def break_glass_trust_policy(account_id: str) -> Policy:
     )  # fmt: skip
 
 
-OPERATORS = ("deployer", "break-glass")
+# the two operator roles (assumed with MFA) and their IAM descriptions; operator_permissions says what each may do
+OPERATORS = {
+    "deployer": "Runs `pulumi up` of the offsite stack for changes the lock allows. MFA only.",
+    "break-glass": "Changes offsite bucket settings (never shortens a COMPLIANCE lock). MFA only.",
+}
 
 
 def operator_permissions(

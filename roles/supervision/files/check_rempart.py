@@ -129,13 +129,14 @@ def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
-SECONDS = {"hours": 3600, "days": 86400, "percent": 1}
+# a threshold unit → the unit of what it is compared with: durations in seconds, a share in percent as is
+TO_MEASURED_UNIT = {"hours": 3600, "days": 86400, "percent": 1}
 
 
 def _limits(limits: dict[str, Any], name: str, unit: str) -> tuple[float, float]:
-    """The ``<name>_warning_<unit>`` and ``<name>_critical_<unit>`` thresholds, in seconds for a duration."""
+    """The ``<name>_warning_<unit>`` and ``<name>_critical_<unit>`` thresholds (a duration in seconds)."""
     warning, critical = (
-        float(limits[f"{name}_{level}_{unit}"]) * SECONDS[unit] for level in ("warning", "critical")
+        float(limits[f"{name}_{level}_{unit}"]) * TO_MEASURED_UNIT[unit] for level in ("warning", "critical")
     )
     return warning, critical
 
